@@ -1,0 +1,139 @@
+//! Findings, outcomes and the decision record (DESIGN section 3).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// What a policy, an exception or a whole decision says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Approved,
+    Manual,
+    Rejected,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Approved => "approved",
+            Outcome::Manual => "manual",
+            Outcome::Rejected => "rejected",
+        }
+    }
+
+    /// Reads `approved`, `manual` or `rejected` in any case.
+    pub fn parse(text: &str) -> Option<Outcome> {
+        match text.to_ascii_lowercase().as_str() {
+            "approved" => Some(Outcome::Approved),
+            "manual" => Some(Outcome::Manual),
+            "rejected" => Some(Outcome::Rejected),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One failed policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    pub policy: String,
+    pub priority: u32,
+    /// `manual` or `rejected`; never `approved`.
+    pub outcome: Outcome,
+    pub message: String,
+    /// The exception whose result this finding is, if any.
+    pub exception_id: Option<String>,
+}
+
+/// The decision record, exactly as stored and served.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub decision_id: String,
+    pub train_id: String,
+    pub outcome: Outcome,
+    pub summary: String,
+    pub findings: Vec<Finding>,
+    pub exceptions_applied: Vec<String>,
+    pub evaluated_at: DateTime<Utc>,
+    pub policy_revision: String,
+    pub actor: String,
+}
+
+/// `rejected` if any finding is, else `manual` if there is any, else `approved`.
+pub fn overall_outcome(findings: &[Finding]) -> Outcome {
+    findings
+        .iter()
+        .map(|f| f.outcome)
+        .max()
+        .unwrap_or(Outcome::Approved)
+}
+
+/// `<outcome> => <path>: <message>; <path>: <message>`, or `approved => all policies passed`.
+pub fn summary(outcome: Outcome, findings: &[Finding]) -> String {
+    if findings.is_empty() {
+        return format!("{outcome} => all policies passed");
+    }
+    let parts: Vec<String> = findings
+        .iter()
+        .map(|f| format!("{}: {}", f.policy, f.message))
+        .collect();
+    format!("{outcome} => {}", parts.join("; "))
+}
+
+/// Makes text safe inside a summary: `; ` separates findings, so it is written `, `;
+/// line breaks become spaces so a summary stays one line.
+pub fn sanitize_message(text: &str) -> String {
+    let one_line: String = text
+        .chars()
+        .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
+        .collect();
+    let mut out = one_line.replace("; ", ", ");
+    while out.contains("; ") {
+        out = out.replace("; ", ", ");
+    }
+    if out.ends_with(';') {
+        out.pop();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding(policy: &str, outcome: Outcome, message: &str) -> Finding {
+        Finding { policy: policy.into(), priority: 0, outcome, message: message.into(), exception_id: None }
+    }
+
+    #[test]
+    fn rejected_beats_manual_beats_approved() {
+        assert_eq!(overall_outcome(&[]), Outcome::Approved);
+        assert_eq!(overall_outcome(&[finding("a", Outcome::Manual, "m")]), Outcome::Manual);
+        let both = [finding("a", Outcome::Manual, "m"), finding("b", Outcome::Rejected, "r")];
+        assert_eq!(overall_outcome(&both), Outcome::Rejected);
+    }
+
+    #[test]
+    fn the_summary_reads_like_the_design() {
+        let findings = [
+            finding("scheduling.change_freeze", Outcome::Manual, "there is a scheduled change freeze (year-end) and no exception justification supplied"),
+            finding("global.sla", Outcome::Manual, "no SLA defined"),
+        ];
+        assert_eq!(
+            summary(Outcome::Manual, &findings),
+            "manual => scheduling.change_freeze: there is a scheduled change freeze (year-end) and no exception justification supplied; global.sla: no SLA defined"
+        );
+        assert_eq!(summary(Outcome::Approved, &[]), "approved => all policies passed");
+    }
+
+    #[test]
+    fn messages_never_carry_the_finding_separator() {
+        assert_eq!(sanitize_message("a; b;  c\nd;"), "a, b,  c d");
+        assert_eq!(sanitize_message("a; ; b"), "a, , b");
+    }
+}

@@ -1,0 +1,25 @@
+//! Signalbox's decision core: trains, configuration, policies and their evaluation.
+//!
+//! Time is always a parameter: nothing in this crate reads the clock, opens a
+//! socket or a database, or looks at environment variables. Callers hand in the
+//! instant, the state and the policy sources.
+
+// Tests may unwrap: a panic there is a failed test, which is what we want.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
+
+pub mod calendar;
+pub mod config;
+pub mod decision;
+pub mod evaluate;
+pub mod policy;
+pub mod rego_test;
+pub mod state;
+pub mod time;
+pub mod train;
+
+pub use config::Config;
+pub use decision::{Decision, Finding, Outcome};
+pub use evaluate::{Evaluation, Evaluator};
+pub use policy::{PolicyEntry, PolicyError, PolicySet, PolicySource};
+pub use state::{Exception, Hold, StageDeployment, State, Stop, TrainState};
+pub use train::{Train, TrainError};

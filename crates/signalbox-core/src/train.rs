@@ -1,0 +1,158 @@
+//! The train: the change a pipeline asks to ship, as it arrives on the wire.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+
+/// A change to ship, exactly the JSON fields of DESIGN section 2.
+///
+/// Unknown fields are refused by serde (`deny_unknown_fields`), so a typo in a
+/// pipeline's payload is a clear error rather than a silently missing value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Train {
+    pub id: String,
+    pub squad: String,
+    pub service: String,
+    pub configuration_item: String,
+    pub environment: String,
+    pub regions: Vec<String>,
+    pub title: String,
+    #[serde(default)]
+    pub version: Option<String>,
+    pub planned_start: DateTime<Utc>,
+    pub planned_end: DateTime<Utc>,
+    #[serde(default)]
+    pub exception_justification: Option<String>,
+    #[serde(default)]
+    pub crb_approved: bool,
+    #[serde(default)]
+    pub stage_deployed_at: Option<DateTime<Utc>>,
+}
+
+/// Why a train was refused before any policy ran.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TrainError {
+    #[error("`id` must look like CHG7687021 (2-10 capital letters then 1-12 digits), found `{0}`")]
+    BadId(String),
+    #[error("`{0}` must not be empty")]
+    Empty(&'static str),
+    #[error("`environment` `{found}` is not configured; known environments: {known}")]
+    UnknownEnvironment { found: String, known: String },
+    #[error("`regions` must name at least one region")]
+    NoRegions,
+    #[error("`regions` names `{found}`, which is not configured; known regions: {known}")]
+    UnknownRegion { found: String, known: String },
+    #[error("`regions` names `{0}` twice")]
+    DuplicateRegion(String),
+    #[error("`planned_end` ({end}) must be after `planned_start` ({start})")]
+    WindowBackwards { start: String, end: String },
+    #[error("`{field}` is {len} characters long; at most {max} are accepted")]
+    TooLong {
+        field: &'static str,
+        len: usize,
+        max: usize,
+    },
+}
+
+/// Longest free-text field we store; a pipeline sending more is broken.
+const MAX_TEXT: usize = 4096;
+/// Longest identifier-like field (squad, service, configuration item, version).
+const MAX_NAME: usize = 200;
+
+/// Whether `id` is a change number: `^[A-Z]{2,10}[0-9]{1,12}$`.
+pub fn is_train_id(id: &str) -> bool {
+    let letters = id.bytes().take_while(u8::is_ascii_uppercase).count();
+    let digits = id.len() - letters;
+    (2..=10).contains(&letters)
+        && (1..=12).contains(&digits)
+        && id.bytes().skip(letters).all(|b| b.is_ascii_digit())
+}
+
+impl Train {
+    /// Checks the train against the field rules and the configured environments and regions.
+    pub fn validate(&self, config: &Config) -> Result<(), TrainError> {
+        if !is_train_id(&self.id) {
+            return Err(TrainError::BadId(self.id.clone()));
+        }
+        for (field, value, max) in [
+            ("squad", &self.squad, MAX_NAME),
+            ("service", &self.service, MAX_NAME),
+            ("configuration_item", &self.configuration_item, MAX_NAME),
+            ("title", &self.title, MAX_TEXT),
+        ] {
+            if value.trim().is_empty() {
+                return Err(TrainError::Empty(field));
+            }
+            check_len(field, value, max)?;
+        }
+        if let Some(version) = &self.version {
+            check_len("version", version, MAX_NAME)?;
+        }
+        if let Some(text) = &self.exception_justification {
+            check_len("exception_justification", text, MAX_TEXT)?;
+        }
+        if !config.environments.iter().any(|e| e == &self.environment) {
+            return Err(TrainError::UnknownEnvironment {
+                found: self.environment.clone(),
+                known: config.environments.join(", "),
+            });
+        }
+        if self.regions.is_empty() {
+            return Err(TrainError::NoRegions);
+        }
+        for (i, region) in self.regions.iter().enumerate() {
+            if !config.regions.contains_key(region) {
+                return Err(TrainError::UnknownRegion {
+                    found: region.clone(),
+                    known: config.region_names().join(", "),
+                });
+            }
+            if self.regions.iter().take(i).any(|r| r == region) {
+                return Err(TrainError::DuplicateRegion(region.clone()));
+            }
+        }
+        if self.planned_end <= self.planned_start {
+            return Err(TrainError::WindowBackwards {
+                start: crate::time::rfc3339(self.planned_start),
+                end: crate::time::rfc3339(self.planned_end),
+            });
+        }
+        Ok(())
+    }
+
+    /// The justification, when one was given with any text in it.
+    pub fn justification(&self) -> Option<&str> {
+        self.exception_justification
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    }
+}
+
+fn check_len(field: &'static str, value: &str, max: usize) -> Result<(), TrainError> {
+    let len = value.chars().count();
+    if len > max {
+        return Err(TrainError::TooLong { field, len, max });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn train_ids_follow_the_change_number_pattern() {
+        for good in ["CHG7687021", "CH1", "ABCDEFGHIJ123456789012"] {
+            assert!(is_train_id(good), "{good}");
+        }
+        for bad in [
+            "", "C1", "CHG", "chg7687021", "CHG-1", "ABCDEFGHIJK1", "CHG1234567890123", "CHG12a",
+            "1CHG", "CHÉ12",
+        ] {
+            assert!(!is_train_id(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,18 @@
+# global.sla: an SLA in the configuration must cover the squad (and service) in
+# the train's environment. SLAs are keyed by squad in data.signalbox.config.slas.
+package signalbox.global.sla
+
+import data.signalbox.lib
+import rego.v1
+
+covered if {
+	some sla in object.get(data.signalbox.config.slas, input.train.squad, [])
+	lib.includes(sla.environments, input.train.environment)
+	service_matches(sla.service)
+}
+
+service_matches(service) if service == null
+
+service_matches(service) if service == input.train.service
+
+finding := {"outcome": "manual", "message": "no SLA defined"} if not covered
