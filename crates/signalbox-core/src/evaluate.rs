@@ -17,7 +17,7 @@ use crate::calendar::business_intervals;
 use crate::config::Config;
 use crate::decision::{overall_outcome, sanitize_message, summary, Decision, Finding, Outcome};
 use crate::policy::{PolicyEntry, PolicyError, PolicySet};
-use crate::state::{Exception, TrainState};
+use crate::state::{Exception, TrainContext};
 use crate::time::{rfc3339, unix_ms};
 use crate::Train;
 
@@ -78,7 +78,7 @@ impl Evaluator {
     /// Runs every policy once on a sample train; the warmed engine is what later clones start from.
     fn warm_up(&mut self) -> Result<(), PolicyError> {
         let sample = sample_train(&self.config);
-        let input = build_input(&sample, TrainState::default(), sample.planned_start, &self.config);
+        let input = build_input(&sample, TrainContext::default(), sample.planned_start, &self.config);
         self.engine.set_input(Value::from(input));
         for entry in self.policies.entries() {
             if let RuleResult::Error(message) = eval_entry(&mut self.engine, entry) {
@@ -102,7 +102,7 @@ impl Evaluator {
     }
 
     /// Evaluates every applicable policy in priority order and applies exceptions.
-    pub fn evaluate(&self, train: &Train, state: TrainState<'_>, at: DateTime<Utc>) -> Evaluation {
+    pub fn evaluate(&self, train: &Train, state: TrainContext<'_>, at: DateTime<Utc>) -> Evaluation {
         let mut engine = self.engine.clone();
         engine.set_input(Value::from(build_input(train, state, at, &self.config)));
         let mut findings = Vec::new();
@@ -149,7 +149,7 @@ impl Evaluator {
     pub fn decide(
         &self,
         train: &Train,
-        state: TrainState<'_>,
+        state: TrainContext<'_>,
         at: DateTime<Utc>,
         decision_id: String,
         actor: String,
@@ -287,7 +287,7 @@ pub fn config_data(config: &Config) -> Json {
 }
 
 /// `input`: the train, the instant and the state, as policies read it (docs/policies.md).
-pub fn build_input(train: &Train, state: TrainState<'_>, at: DateTime<Utc>, config: &Config) -> Json {
+pub fn build_input(train: &Train, state: TrainContext<'_>, at: DateTime<Utc>, config: &Config) -> Json {
     let effective_start = train.planned_start.max(at);
     let business_hours: Map<String, Json> = train
         .regions

@@ -21,5 +21,5 @@ pub use config::Config;
 pub use decision::{Decision, Finding, Outcome};
 pub use evaluate::{Evaluation, Evaluator};
 pub use policy::{PolicyEntry, PolicyError, PolicySet, PolicySource};
-pub use state::{Exception, Hold, StageDeployment, State, Stop, TrainState};
-pub use train::{Train, TrainError};
+pub use state::{Exception, Hold, StageDeployment, State, Stop, TrainContext};
+pub use train::{Train, TrainError, TrainState};

@@ -107,7 +107,7 @@ pub struct State {
 
 /// The part of [`State`] that concerns one train, as the store can look it up directly.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct TrainState<'a> {
+pub struct TrainContext<'a> {
     pub stops: &'a [Stop],
     pub hold: Option<&'a Hold>,
     /// The latest matching completed stage deployment, if any.
@@ -117,8 +117,8 @@ pub struct TrainState<'a> {
 
 impl State {
     /// Picks out what concerns `train` at instant `at`.
-    pub fn for_train<'a>(&'a self, train: &crate::Train, at: DateTime<Utc>) -> TrainState<'a> {
-        TrainState {
+    pub fn for_train<'a>(&'a self, train: &crate::Train, at: DateTime<Utc>) -> TrainContext<'a> {
+        TrainContext {
             stops: &self.stops,
             hold: self.holds.iter().find(|h| h.train_id == train.id),
             stage: latest_stage_deployment(&self.stage_deployments, train, at),

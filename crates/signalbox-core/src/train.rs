@@ -156,3 +156,57 @@ mod tests {
         }
     }
 }
+
+/// Where a train is in its life (DESIGN section 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrainState {
+    /// Waiting for a conductor.
+    Pending,
+    Approved,
+    Rejected,
+    Started,
+    Completed,
+    Aborted,
+}
+
+impl TrainState {
+    pub const ALL: [TrainState; 6] = [
+        TrainState::Pending,
+        TrainState::Approved,
+        TrainState::Rejected,
+        TrainState::Started,
+        TrainState::Completed,
+        TrainState::Aborted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrainState::Pending => "pending",
+            TrainState::Approved => "approved",
+            TrainState::Rejected => "rejected",
+            TrainState::Started => "started",
+            TrainState::Completed => "completed",
+            TrainState::Aborted => "aborted",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<TrainState> {
+        TrainState::ALL.into_iter().find(|s| s.as_str().eq_ignore_ascii_case(text))
+    }
+
+    /// The state a fresh decision puts a train in.
+    pub fn after_decision(outcome: crate::Outcome) -> TrainState {
+        match outcome {
+            crate::Outcome::Approved => TrainState::Approved,
+            crate::Outcome::Rejected => TrainState::Rejected,
+            crate::Outcome::Manual => TrainState::Pending,
+        }
+    }
+}
+
+impl std::fmt::Display for TrainState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
