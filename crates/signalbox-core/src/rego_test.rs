@@ -26,6 +26,11 @@ impl TestResult {
 pub fn run_tests(set: &PolicySet) -> Vec<TestResult> {
     let mut base = Engine::new();
     base.set_strict_builtin_errors(true);
+    // A test that never ends must fail, not hang the run.
+    base.set_execution_timer_config(regorus::utils::limits::ExecutionTimerConfig {
+        limit: std::time::Duration::from_secs(5),
+        check_interval: std::num::NonZeroU32::MIN.saturating_add(31),
+    });
     let mut results = Vec::new();
     for module in set.modules() {
         if let Err(e) = base.add_policy(module.path.clone(), module.text.clone()) {
