@@ -64,9 +64,7 @@ fn local_instant(tz: Tz, day: NaiveDate, minute: u32, edge: Edge) -> Option<Date
         }),
         // In a spring-forward gap: the first valid local instant after it.
         LocalResult::None => (1..=180).find_map(|m| {
-            tz.from_local_datetime(&(local + Duration::minutes(m)))
-                .earliest()
-                .map(|t| t.with_timezone(&Utc))
+            tz.from_local_datetime(&(local + Duration::minutes(m))).earliest().map(|t| t.with_timezone(&Utc))
         }),
     }
 }
@@ -105,7 +103,10 @@ mod tests {
         let mut r = region("Europe/Berlin", 2 * 60 + 30, 4 * 60);
         r.business_hours.days = (0..7).collect();
         let got = business_intervals(&r, utc("2026-03-29T00:00:00Z"), utc("2026-03-29T03:00:00Z"));
-        assert!(got.contains(&Interval { start: utc("2026-03-29T01:00:00Z"), end: utc("2026-03-29T02:00:00Z") }), "{got:?}");
+        assert!(
+            got.contains(&Interval { start: utc("2026-03-29T01:00:00Z"), end: utc("2026-03-29T02:00:00Z") }),
+            "{got:?}"
+        );
     }
 
     #[test]

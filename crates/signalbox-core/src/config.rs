@@ -168,10 +168,7 @@ impl Config {
 
     /// Parses and checks a configuration file's text. `origin` names it in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        let err = |message: String| ConfigError {
-            origin: origin.to_string(),
-            message,
-        };
+        let err = |message: String| ConfigError { origin: origin.to_string(), message };
         let raw: RawConfig = toml::from_str(text).map_err(|e| err(toml_error(text, &e)))?;
         let checker = Checker { text };
         checker.build(raw, origin, text).map_err(err)
@@ -309,8 +306,7 @@ fn toml_error(text: &str, e: &toml::de::Error) -> String {
 
 /// 1-based line of a byte offset.
 fn line_of(text: &str, offset: usize) -> usize {
-    text.get(..offset)
-        .map_or(1, |head| head.bytes().filter(|b| *b == b'\n').count() + 1)
+    text.get(..offset).map_or(1, |head| head.bytes().filter(|b| *b == b'\n').count() + 1)
 }
 
 struct Checker<'a> {
@@ -356,11 +352,7 @@ impl Checker<'_> {
 
         let default_hours = match &raw.business_hours {
             Some(h) => self.hours("business_hours", h)?,
-            None => BusinessHours {
-                days: (0..5).collect(),
-                start_minute: 8 * 60,
-                end_minute: 18 * 60,
-            },
+            None => BusinessHours { days: (0..5).collect(), start_minute: 8 * 60, end_minute: 18 * 60 },
         };
         let regions = match raw.regions {
             Some(regions) => self.regions(regions, &default_hours)?,
@@ -387,7 +379,11 @@ impl Checker<'_> {
             let start = self.instant("freezes.start", &f.start)?;
             let end = self.instant("freezes.end", &f.end)?;
             if end <= start {
-                return Err(format!("`freezes.end` ({}) of freeze `{}` must be after its start", self.at(&f.end), f.name.get_ref()));
+                return Err(format!(
+                    "`freezes.end` ({}) of freeze `{}` must be after its start",
+                    self.at(&f.end),
+                    f.name.get_ref()
+                ));
             }
             self.check_name("freezes.name", &f.name)?;
             let environments = f
@@ -415,11 +411,7 @@ impl Checker<'_> {
                 .environments
                 .map(|list| list.iter().map(|e| known_env("slas.environments", e)).collect::<Result<Vec<_>, _>>())
                 .transpose()?;
-            slas.push(Sla {
-                squad: s.squad.into_inner(),
-                service: s.service.filter(|v| v != "*"),
-                environments,
-            });
+            slas.push(Sla { squad: s.squad.into_inner(), service: s.service.filter(|v| v != "*"), environments });
         }
 
         let policies = self.policies(raw.policies, &known_env)?;
@@ -436,11 +428,7 @@ impl Checker<'_> {
             if tokens.iter().any(|x: &TokenConfig| &x.name == t.name.get_ref()) {
                 return Err(format!("`auth.tokens.name` ({}) `{}` is used twice", self.at(&t.name), t.name.get_ref()));
             }
-            tokens.push(TokenConfig {
-                name: t.name.into_inner(),
-                role: t.role,
-                sha256: hash,
-            });
+            tokens.push(TokenConfig { name: t.name.into_inner(), role: t.role, sha256: hash });
         }
         let mut channels = BTreeMap::new();
         for (env, channel) in raw.chat.channels {
@@ -459,10 +447,7 @@ impl Checker<'_> {
             tokens,
             chat: ChatConfig {
                 conductors: raw.chat.conductors,
-                slack_api_base: raw
-                    .chat
-                    .slack_api_base
-                    .unwrap_or_else(|| "https://slack.com/api".to_string()),
+                slack_api_base: raw.chat.slack_api_base.unwrap_or_else(|| "https://slack.com/api".to_string()),
                 channels,
             },
             regions,
@@ -480,9 +465,13 @@ impl Checker<'_> {
     }
 
     fn instant(&self, key: &str, value: &Spanned<String>) -> Result<DateTime<Utc>, String> {
-        DateTime::parse_from_rfc3339(value.get_ref())
-            .map(|d| d.with_timezone(&Utc))
-            .map_err(|e| format!("`{key}` ({}) must be an RFC 3339 instant like 2026-12-18T00:00:00Z, found `{}`: {e}", self.at(value), value.get_ref()))
+        DateTime::parse_from_rfc3339(value.get_ref()).map(|d| d.with_timezone(&Utc)).map_err(|e| {
+            format!(
+                "`{key}` ({}) must be an RFC 3339 instant like 2026-12-18T00:00:00Z, found `{}`: {e}",
+                self.at(value),
+                value.get_ref()
+            )
+        })
     }
 
     fn duration(&self, key: &str, value: &Spanned<String>) -> Result<TimeDelta, String> {
@@ -507,10 +496,14 @@ impl Checker<'_> {
         let mut days = BTreeSet::new();
         for day in &raw.days {
             let name = day.get_ref().to_ascii_lowercase();
-            let index = DAYS
-                .iter()
-                .position(|d| *d == name)
-                .ok_or_else(|| format!("`{key}.days` ({}) names `{}`; days are written {}", self.at(day), day.get_ref(), DAYS.join(", ")))?;
+            let index = DAYS.iter().position(|d| *d == name).ok_or_else(|| {
+                format!(
+                    "`{key}.days` ({}) names `{}`; days are written {}",
+                    self.at(day),
+                    day.get_ref(),
+                    DAYS.join(", ")
+                )
+            })?;
             days.insert(u8::try_from(index).unwrap_or(0));
         }
         let start_minute = self.clock(&format!("{key}.start"), &raw.start)?;
@@ -544,7 +537,11 @@ impl Checker<'_> {
             let mut holidays = BTreeSet::new();
             for day in &r.holidays {
                 let date = NaiveDate::parse_from_str(day.get_ref(), "%Y-%m-%d").map_err(|_| {
-                    format!("`{key}.holidays` ({}) must hold dates like 2026-12-25, found `{}`", self.at(day), day.get_ref())
+                    format!(
+                        "`{key}.holidays` ({}) must hold dates like 2026-12-25, found `{}`",
+                        self.at(day),
+                        day.get_ref()
+                    )
                 })?;
                 holidays.insert(date);
             }
@@ -553,11 +550,7 @@ impl Checker<'_> {
         Ok(regions)
     }
 
-    fn policies(
-        &self,
-        raw: RawPolicies,
-        known_env: &dyn Fn(&str, &Spanned<String>) -> Result<String, String>,
-    ) -> Result<PolicySettings, String> {
+    fn policies(&self, raw: RawPolicies, known_env: &KnownEnv<'_>) -> Result<PolicySettings, String> {
         let stage_bake = match &raw.stage_bake {
             Some(v) => self.duration("policies.stage_bake", v)?,
             None => TimeDelta::hours(24),
@@ -595,6 +588,9 @@ impl Checker<'_> {
     }
 }
 
+/// Checks an environment name where a key uses one.
+type KnownEnv<'a> = dyn Fn(&str, &Spanned<String>) -> Result<String, String> + 'a;
+
 /// `100ms`, `2s`: a policy evaluation limit.
 fn parse_timeout(text: &str) -> Option<std::time::Duration> {
     let d = if let Some(ms) = text.strip_suffix("ms") {
@@ -610,10 +606,7 @@ fn default_regions(hours: &BusinessHours) -> Result<BTreeMap<String, Region>, St
     let mut regions = BTreeMap::new();
     for (name, tz) in WELL_KNOWN_REGIONS {
         let timezone: Tz = tz.parse().map_err(|_| format!("built-in region `{name}` has a bad time zone `{tz}`"))?;
-        regions.insert(
-            name.to_string(),
-            Region { timezone, business_hours: hours.clone(), holidays: BTreeSet::new() },
-        );
+        regions.insert(name.to_string(), Region { timezone, business_hours: hours.clone(), holidays: BTreeSet::new() });
     }
     Ok(regions)
 }
@@ -653,7 +646,10 @@ mod tests {
         assert_eq!(config.environments, ["stage", "production"]);
         assert!(config.regions.len() >= 12);
         assert_eq!(config.policies.stage_bake, TimeDelta::hours(24));
-        assert_eq!(config.policy_environments(&["global.business_hours", "business_hours"]), Some(&["production".to_string()][..]));
+        assert_eq!(
+            config.policy_environments(&["global.business_hours", "business_hours"]),
+            Some(&["production".to_string()][..])
+        );
     }
 
     #[test]
@@ -724,7 +720,9 @@ environments = { business_hours = ["production"], stage_bake = ["production"] }
 
     #[test]
     fn a_policy_named_in_the_file_replaces_only_its_own_default() {
-        let config = Config::from_toml("[policies]\nenvironments = { business_hours = [\"stage\", \"production\"] }\n", "t").unwrap();
+        let config =
+            Config::from_toml("[policies]\nenvironments = { business_hours = [\"stage\", \"production\"] }\n", "t")
+                .unwrap();
         assert_eq!(config.policy_environments(&["business_hours"]).map(<[String]>::len), Some(2));
         assert_eq!(config.policy_environments(&["stage_bake"]).map(<[String]>::len), Some(1));
     }

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// What a policy, an exception or a whole decision says.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
@@ -39,6 +40,7 @@ impl std::fmt::Display for Outcome {
 }
 
 /// One failed policy.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     pub policy: String,
@@ -51,6 +53,7 @@ pub struct Finding {
 }
 
 /// The decision record, exactly as stored and served.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decision {
     pub decision_id: String,
@@ -66,11 +69,7 @@ pub struct Decision {
 
 /// `rejected` if any finding is, else `manual` if there is any, else `approved`.
 pub fn overall_outcome(findings: &[Finding]) -> Outcome {
-    findings
-        .iter()
-        .map(|f| f.outcome)
-        .max()
-        .unwrap_or(Outcome::Approved)
+    findings.iter().map(|f| f.outcome).max().unwrap_or(Outcome::Approved)
 }
 
 /// `<outcome> => <path>: <message>; <path>: <message>`, or `approved => all policies passed`.
@@ -78,20 +77,14 @@ pub fn summary(outcome: Outcome, findings: &[Finding]) -> String {
     if findings.is_empty() {
         return format!("{outcome} => all policies passed");
     }
-    let parts: Vec<String> = findings
-        .iter()
-        .map(|f| format!("{}: {}", f.policy, f.message))
-        .collect();
+    let parts: Vec<String> = findings.iter().map(|f| format!("{}: {}", f.policy, f.message)).collect();
     format!("{outcome} => {}", parts.join("; "))
 }
 
 /// Makes text safe inside a summary: `; ` separates findings, so it is written `, `;
 /// line breaks become spaces so a summary stays one line.
 pub fn sanitize_message(text: &str) -> String {
-    let one_line: String = text
-        .chars()
-        .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
-        .collect();
+    let one_line: String = text.chars().map(|c| if c == '\n' || c == '\r' { ' ' } else { c }).collect();
     let mut out = one_line.replace("; ", ", ");
     while out.contains("; ") {
         out = out.replace("; ", ", ");
@@ -121,7 +114,11 @@ mod tests {
     #[test]
     fn the_summary_reads_like_the_design() {
         let findings = [
-            finding("scheduling.change_freeze", Outcome::Manual, "there is a scheduled change freeze (year-end) and no exception justification supplied"),
+            finding(
+                "scheduling.change_freeze",
+                Outcome::Manual,
+                "there is a scheduled change freeze (year-end) and no exception justification supplied",
+            ),
             finding("global.sla", Outcome::Manual, "no SLA defined"),
         ];
         assert_eq!(

@@ -57,10 +57,9 @@ impl Evaluator {
         let mut engine = Engine::new();
         engine.set_strict_builtin_errors(true);
         for module in policies.modules() {
-            engine.add_policy(module.path.clone(), module.text.clone()).map_err(|e| PolicyError::Rego {
-                file: module.path.clone(),
-                message: e.to_string(),
-            })?;
+            engine
+                .add_policy(module.path.clone(), module.text.clone())
+                .map_err(|e| PolicyError::Rego { file: module.path.clone(), message: e.to_string() })?;
         }
         engine
             .add_data(Value::from(json!({ "signalbox": { "config": config_data(&config) } })))
@@ -112,11 +111,8 @@ impl Evaluator {
                 continue;
             }
             let result = eval_entry(&mut engine, entry);
-            let exception = if entry.exceptions {
-                self.matching_exception(entry, train, state.exceptions, at)
-            } else {
-                None
-            };
+            let exception =
+                if entry.exceptions { self.matching_exception(entry, train, state.exceptions, at) } else { None };
             let finding = |outcome, message: String, exception_id| Finding {
                 policy: entry.path.clone(),
                 priority: entry.priority,
@@ -182,9 +178,7 @@ impl Evaluator {
             .filter(|x| entry.answers_to(&x.policy))
             .filter(|x| x.is_active_at(at))
             .filter(|x| x.covers(&train.configuration_item, &train.squad, &train.service))
-            .max_by(|a, b| {
-                (a.specificity(), a.created_at, &a.id).cmp(&(b.specificity(), b.created_at, &b.id))
-            })
+            .max_by(|a, b| (a.specificity(), a.created_at, &a.id).cmp(&(b.specificity(), b.created_at, &b.id)))
     }
 }
 
@@ -200,7 +194,11 @@ fn read_finding(value: &Value) -> RuleResult {
     if *value == Value::Undefined {
         return RuleResult::Pass;
     }
-    let malformed = || RuleResult::Error(format!("malformed result {value}: expected {{\"outcome\": \"manual\"|\"rejected\", \"message\": \"...\"}}"));
+    let malformed = || {
+        RuleResult::Error(format!(
+            "malformed result {value}: expected {{\"outcome\": \"manual\"|\"rejected\", \"message\": \"...\"}}"
+        ))
+    };
     let Ok(object) = value.as_object() else {
         return malformed();
     };
@@ -208,7 +206,9 @@ fn read_finding(value: &Value) -> RuleResult {
     let outcome = field("outcome").and_then(|o| Outcome::parse(o));
     let message = field("message").map(|m| m.trim().to_string()).filter(|m| !m.is_empty());
     match (outcome, message, object.len()) {
-        (Some(outcome @ (Outcome::Manual | Outcome::Rejected)), Some(message), 2) => RuleResult::Finding { outcome, message },
+        (Some(outcome @ (Outcome::Manual | Outcome::Rejected)), Some(message), 2) => {
+            RuleResult::Finding { outcome, message }
+        }
         _ => malformed(),
     }
 }
@@ -234,11 +234,7 @@ fn policy_environments(policies: &PolicySet, config: &Config) -> Result<Vec<Opti
             });
         }
     }
-    Ok(policies
-        .entries()
-        .iter()
-        .map(|e| config.policy_environments(&e.names()).map(<[String]>::to_vec))
-        .collect())
+    Ok(policies.entries().iter().map(|e| config.policy_environments(&e.names()).map(<[String]>::to_vec)).collect())
 }
 
 fn revision(policies: &PolicySet, config: &Config) -> String {
@@ -301,11 +297,8 @@ pub fn build_input(train: &Train, state: TrainContext<'_>, at: DateTime<Utc>, co
             (name.clone(), Json::Array(intervals))
         })
         .collect();
-    let stops: Vec<Json> = state
-        .stops
-        .iter()
-        .map(|s| json!({ "id": s.id, "scope": s.scope, "message": s.message }))
-        .collect();
+    let stops: Vec<Json> =
+        state.stops.iter().map(|s| json!({ "id": s.id, "scope": s.scope, "message": s.message })).collect();
     let hold = state.hold.map(|h| json!({ "by": h.by, "reason": h.reason, "at": rfc3339(h.at) }));
     let recorded = state.stage.map(|d| {
         json!({

@@ -116,7 +116,8 @@ impl PolicySet {
         let mut entries = raw.policy;
         entries.sort_by_key(|e| e.priority);
         check_entries(&entries, &files)?;
-        let mut sources: Vec<PolicySource> = files.into_iter().filter(|f| f.is_rego() || f.path == MANIFEST_FILE).collect();
+        let mut sources: Vec<PolicySource> =
+            files.into_iter().filter(|f| f.is_rego() || f.path == MANIFEST_FILE).collect();
         sources.sort_by(|a, b| a.path.cmp(&b.path));
         let digest = digest(&sources);
         Ok(PolicySet { entries, sources, digest })
@@ -162,7 +163,10 @@ fn check_entries(entries: &[PolicyEntry], files: &[PolicySource]) -> Result<(), 
     let mut priorities = BTreeSet::new();
     for e in entries {
         if !valid_path(&e.path) {
-            return Err(manifest_err(format!("policy path `{}` must be dotted lower-case words like `global.sla`", e.path)));
+            return Err(manifest_err(format!(
+                "policy path `{}` must be dotted lower-case words like `global.sla`",
+                e.path
+            )));
         }
         for name in e.names() {
             if !names.insert(name.to_string()) {
@@ -176,7 +180,10 @@ fn check_entries(entries: &[PolicyEntry], files: &[PolicySource]) -> Result<(), 
             return Err(manifest_err(format!("policy `{}` names file `{}`, which does not exist", e.path, e.file)));
         }
         if !e.file.ends_with(".rego") || e.file.ends_with("_test.rego") {
-            return Err(manifest_err(format!("policy `{}` names file `{}`, which is not a policy module", e.path, e.file)));
+            return Err(manifest_err(format!(
+                "policy `{}` names file `{}`, which is not a policy module",
+                e.path, e.file
+            )));
         }
     }
     Ok(())

@@ -43,7 +43,11 @@ pub fn run_tests(set: &PolicySet) -> Vec<TestResult> {
         let package = match engine.add_policy(test.path.clone(), test.text.clone()) {
             Ok(package) => package,
             Err(e) => {
-                results.push(TestResult { file: test.path.clone(), name: "(load)".into(), failure: Some(e.to_string()) });
+                results.push(TestResult {
+                    file: test.path.clone(),
+                    name: "(load)".into(),
+                    failure: Some(e.to_string()),
+                });
                 continue;
             }
         };
@@ -97,7 +101,13 @@ pub fn report(results: &[TestResult]) -> String {
     if failed == 0 {
         out.push_str(&format!("PASS: {}/{}\n", results.len(), results.len()));
     } else {
-        out.push_str(&format!("PASS: {}/{}\nFAIL: {}/{}\n", results.len() - failed, results.len(), failed, results.len()));
+        out.push_str(&format!(
+            "PASS: {}/{}\nFAIL: {}/{}\n",
+            results.len() - failed,
+            results.len(),
+            failed,
+            results.len()
+        ));
     }
     out
 }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::decision::Outcome;
 
 /// A stop (CIE): while active, trains it covers get a `global.cie` finding.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Stop {
@@ -20,6 +21,7 @@ pub struct Stop {
 }
 
 /// A conductor's hold on a train.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Hold {
@@ -30,6 +32,7 @@ pub struct Hold {
 }
 
 /// A stage train that completed, as recorded by Signalbox.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StageDeployment {
@@ -42,6 +45,7 @@ pub struct StageDeployment {
 }
 
 /// A temporary, scoped exception (DESIGN section 4).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Exception {
@@ -71,10 +75,7 @@ impl Exception {
 
     /// How many scope parts are named (a `*` or missing part names nothing).
     pub fn specificity(&self) -> usize {
-        [&self.configuration_item, &self.squad, &self.service]
-            .into_iter()
-            .filter(|p| named(p).is_some())
-            .count()
+        [&self.configuration_item, &self.squad, &self.service].into_iter().filter(|p| named(p).is_some()).count()
     }
 
     /// Whether the scope covers a train with these names.

@@ -42,10 +42,7 @@ pub fn parse_duration(text: &str) -> Result<TimeDelta, DurationError> {
             return Err(err());
         }
         let n: i64 = digits.parse().map_err(|_| err())?;
-        total = n
-            .checked_mul(seconds)
-            .and_then(|s| total.checked_add(s))
-            .ok_or_else(err)?;
+        total = n.checked_mul(seconds).and_then(|s| total.checked_add(s)).ok_or_else(err)?;
         digits.clear();
         last_rank = rank;
     }

@@ -9,6 +9,7 @@ use crate::config::Config;
 ///
 /// Unknown fields are refused by serde (`deny_unknown_fields`), so a typo in a
 /// pipeline's payload is a clear error rather than a silently missing value.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Train {
@@ -49,11 +50,7 @@ pub enum TrainError {
     #[error("`planned_end` ({end}) must be after `planned_start` ({start})")]
     WindowBackwards { start: String, end: String },
     #[error("`{field}` is {len} characters long; at most {max} are accepted")]
-    TooLong {
-        field: &'static str,
-        len: usize,
-        max: usize,
-    },
+    TooLong { field: &'static str, len: usize, max: usize },
 }
 
 /// Longest free-text field we store; a pipeline sending more is broken.
@@ -65,9 +62,7 @@ const MAX_NAME: usize = 200;
 pub fn is_train_id(id: &str) -> bool {
     let letters = id.bytes().take_while(u8::is_ascii_uppercase).count();
     let digits = id.len() - letters;
-    (2..=10).contains(&letters)
-        && (1..=12).contains(&digits)
-        && id.bytes().skip(letters).all(|b| b.is_ascii_digit())
+    (2..=10).contains(&letters) && (1..=12).contains(&digits) && id.bytes().skip(letters).all(|b| b.is_ascii_digit())
 }
 
 impl Train {
@@ -124,10 +119,7 @@ impl Train {
 
     /// The justification, when one was given with any text in it.
     pub fn justification(&self) -> Option<&str> {
-        self.exception_justification
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
+        self.exception_justification.as_deref().map(str::trim).filter(|s| !s.is_empty())
     }
 }
 
@@ -148,16 +140,16 @@ mod tests {
         for good in ["CHG7687021", "CH1", "ABCDEFGHIJ123456789012"] {
             assert!(is_train_id(good), "{good}");
         }
-        for bad in [
-            "", "C1", "CHG", "chg7687021", "CHG-1", "ABCDEFGHIJK1", "CHG1234567890123", "CHG12a",
-            "1CHG", "CHÉ12",
-        ] {
+        for bad in
+            ["", "C1", "CHG", "chg7687021", "CHG-1", "ABCDEFGHIJK1", "CHG1234567890123", "CHG12a", "1CHG", "CHÉ12"]
+        {
             assert!(!is_train_id(bad), "{bad}");
         }
     }
 }
 
 /// Where a train is in its life (DESIGN section 2).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TrainState {

@@ -1,9 +1,4 @@
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)] // tests: a panic is a failed test
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // tests: a panic is a failed test
 
 //! Runs the shipped policies' Rego unit tests (`policies/**/*_test.rego`), as
 //! `signalbox policy test policies` does, and checks every policy has tests.
@@ -29,14 +24,10 @@ fn collect(root: &Path, dir: &Path, files: &mut Vec<PolicySource>) {
             collect(root, &path, files);
             continue;
         }
-        let rel = path
-            .strip_prefix(root)
-            .unwrap()
-            .to_string_lossy()
-            .replace('\\', "/");
+        let rel = path.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
         if rel.ends_with(".rego") || rel == "manifest.toml" {
-            let text = std::fs::read_to_string(&path)
-                .unwrap_or_else(|e| panic!("cannot read `{}`: {e}", path.display()));
+            let text =
+                std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read `{}`: {e}", path.display()));
             files.push(PolicySource::new(rel, text));
         }
     }
@@ -56,15 +47,8 @@ fn every_rego_test_passes() {
     let report = report(&results);
     println!("{report}");
     assert!(!results.is_empty(), "no Rego tests found under policies/");
-    let failed: Vec<&str> = results
-        .iter()
-        .filter(|r| !r.passed())
-        .map(|r| r.name.as_str())
-        .collect();
-    assert!(
-        failed.is_empty(),
-        "failing Rego tests: {failed:?}\n{report}"
-    );
+    let failed: Vec<&str> = results.iter().filter(|r| !r.passed()).map(|r| r.name.as_str()).collect();
+    assert!(failed.is_empty(), "failing Rego tests: {failed:?}\n{report}");
 }
 
 #[test]
@@ -73,14 +57,7 @@ fn every_policy_in_the_manifest_has_tests() {
     let results = run_tests(&set);
     for entry in set.entries() {
         let test_file = format!("{}_test.rego", entry.file.trim_end_matches(".rego"));
-        let count = results
-            .iter()
-            .filter(|r| r.file == test_file && r.name.contains(".test_"))
-            .count();
-        assert!(
-            count > 0,
-            "policy `{}` has no `test_` rules in `{test_file}`",
-            entry.path
-        );
+        let count = results.iter().filter(|r| r.file == test_file && r.name.contains(".test_")).count();
+        assert!(count > 0, "policy `{}` has no `test_` rules in `{test_file}`", entry.path);
     }
 }

@@ -41,7 +41,8 @@ pub fn evaluate(config: Option<&Path>, at: &str, train: &Path, state: Option<&Pa
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<T> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {what} file `{}`", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {what} file `{}`", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("{what} file `{}` is not a valid {what}", path.display()))
 }
 

@@ -3,17 +3,39 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use signalbox_core::config::Role;
 
 #[derive(Parser)]
 #[command(name = "signalbox", version, about = "Change-train approval policy engine")]
 struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Run the server (built-in defaults when no --config is given).
+    Serve {
+        /// Configuration file (signalbox.toml).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Address to listen on, overriding `server.listen`.
+        #[arg(long)]
+        listen: Option<String>,
+        /// Data directory, overriding `server.data_dir`.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
     /// Print the decision for a train at an instant, as JSON (a what-if tool).
     Evaluate {
         /// Configuration file; the built-in defaults when omitted.
@@ -33,6 +55,11 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Bearer tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -47,13 +74,55 @@ enum PolicyCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Make a token and print the configuration lines holding its SHA-256.
+    New {
+        #[arg(long)]
+        name: String,
+        /// pipeline, conductor, incident, viewer or chat.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+    },
+}
+
+fn parse_role(text: &str) -> Result<Role, String> {
+    match text {
+        "pipeline" => Ok(Role::Pipeline),
+        "conductor" => Ok(Role::Conductor),
+        "incident" => Ok(Role::Incident),
+        "viewer" => Ok(Role::Viewer),
+        "chat" => Ok(Role::Chat),
+        other => Err(format!("`{other}` is not a role; roles are pipeline, conductor, incident, viewer, chat")),
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging(cli.log_format);
     let result = match cli.command {
+        Command::Serve { config, listen, data_dir } => {
+            run_server(signalbox_server::serve::ServeOptions { config, listen, data_dir })
+        }
         Command::Evaluate { config, at, state, train } => {
             signalbox_server::cli::evaluate(config.as_deref(), &at, &train, state.as_deref()).map(|()| true)
         }
-        Command::Policy { command: PolicyCommand::Test { dir, verbose } } => signalbox_server::cli::policy_test(dir, verbose),
+        Command::Policy { command: PolicyCommand::Test { dir, verbose } } => {
+            signalbox_server::cli::policy_test(dir, verbose)
+        }
+        Command::Token { command: TokenCommand::New { name, role } } => {
+            signalbox_server::serve::token_new(&name, role).map(|()| true)
+        }
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -63,4 +132,10 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn run_server(options: signalbox_server::serve::ServeOptions) -> anyhow::Result<bool> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(signalbox_server::serve::serve(options))?;
+    Ok(true)
 }

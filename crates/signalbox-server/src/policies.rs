@@ -21,7 +21,8 @@ pub fn read_dir(dir: &Path) -> Result<PolicySet> {
 }
 
 fn collect(root: &Path, dir: &Path, files: &mut Vec<PolicySource>) -> Result<()> {
-    let entries = std::fs::read_dir(dir).with_context(|| format!("cannot read policies directory `{}`", dir.display()))?;
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("cannot read policies directory `{}`", dir.display()))?;
     for entry in entries {
         let path = entry?.path();
         if path.is_dir() {

@@ -1,0 +1,142 @@
+//! `signalbox serve`: start-up, the bootstrap token, signals and graceful shutdown.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use chrono::Utc;
+use serde_json::json;
+use signalbox_core::config::Role;
+use signalbox_store::{NewAudit, Store};
+
+use crate::api::{self, AppState};
+use crate::auth::{new_token, sha256_hex, TokenEntry};
+use crate::runtime::Runtime;
+
+/// The meta key under which the bootstrap conductor token's digest is kept.
+const BOOTSTRAP_KEY: &str = "bootstrap_conductor_sha256";
+
+pub struct ServeOptions {
+    pub config: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Runs the server until SIGTERM or Ctrl-C; SIGHUP reloads configuration and policies.
+pub async fn serve(options: ServeOptions) -> Result<()> {
+    let started = Instant::now();
+    let config_path = options.config.clone();
+    // Load once without the bootstrap token to learn where the data lives.
+    let first = Runtime::load(config_path.as_deref(), None)?;
+    let data_dir =
+        options.data_dir.clone().unwrap_or_else(|| first.loaded.resolve(&first.loaded.config.server.data_dir));
+    let store = Store::open(&data_dir).with_context(|| format!("cannot open the store in `{}`", data_dir.display()))?;
+    let bootstrap = bootstrap_token(&store, &first).await?;
+    let runtime = Runtime::load(config_path.as_deref(), bootstrap.as_ref())?;
+    let listen = options.listen.clone().unwrap_or_else(|| runtime.loaded.config.server.listen.clone());
+    let revision = runtime.evaluator.revision().to_string();
+    let state = AppState::new(store.clone(), runtime, config_path, bootstrap, crate::metrics::install());
+
+    let listener =
+        tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on `{listen}`"))?;
+    let address = listener.local_addr()?;
+    tracing::info!(%address, data_dir = %data_dir.display(), policy_revision = %revision, ready_ms = started.elapsed().as_millis() as u64, "signalbox is ready");
+    println!("signalbox listening on http://{address} (data in {})", data_dir.display());
+
+    tokio::spawn(reload_on_sighup(state.clone()));
+    let router = api::app(state);
+    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await?;
+    // In-flight requests have finished; let queued writes commit before exit.
+    store.shutdown();
+    tracing::info!("signalbox stopped");
+    Ok(())
+}
+
+/// On first start (no conductor token configured, none made before), makes a
+/// conductor token, keeps only its digest, and prints it once.
+async fn bootstrap_token(store: &Store, runtime: &Runtime) -> Result<Option<TokenEntry>> {
+    let entry = |sha256: String| TokenEntry { name: "bootstrap".into(), role: Role::Conductor, sha256 };
+    if let Some(sha256) = store.read(|tx| tx.get_meta(BOOTSTRAP_KEY))? {
+        return Ok(Some(entry(sha256)));
+    }
+    if runtime.tokens.iter().any(|t| t.role == Role::Conductor) {
+        return Ok(None);
+    }
+    let token = new_token().map_err(|e| anyhow::anyhow!("cannot make a random token: {e}"))?;
+    let sha256 = sha256_hex(&token);
+    let digest = sha256.clone();
+    store
+        .write(move |tx| {
+            tx.set_meta(BOOTSTRAP_KEY, &digest)?;
+            tx.append_audit(&NewAudit {
+                at: Utc::now(),
+                actor: "signalbox".into(),
+                action: "token.bootstrap".into(),
+                train_id: None,
+                detail: json!({ "name": "bootstrap", "role": "conductor" }),
+            })?;
+            Ok::<_, signalbox_store::StoreError>(())
+        })
+        .await?;
+    println!("Created a conductor token named `bootstrap`. It is shown only this once; keep it:");
+    println!();
+    println!("    {token}");
+    println!();
+    println!("Use it as `Authorization: Bearer {token}`. Make more with `signalbox token new`.");
+    Ok(Some(entry(sha256)))
+}
+
+async fn reload_on_sighup(state: AppState) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; reload with POST /v1/admin/reload");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            match crate::service::reload(&state, "signal:SIGHUP".into()).await {
+                Ok(result) => tracing::info!(%result, "reloaded on SIGHUP"),
+                Err(e) => tracing::error!(error = %e, "reload refused; the previous configuration keeps serving"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = state;
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// `signalbox token new`: prints a token and the line to paste into the configuration.
+pub fn token_new(name: &str, role: Role) -> Result<()> {
+    let token = new_token().map_err(|e| anyhow::anyhow!("cannot make a random token: {e}"))?;
+    println!("token (give it to `{name}`; it is not stored anywhere): {token}");
+    println!();
+    println!("Add to signalbox.toml:");
+    println!();
+    println!("[[auth.tokens]]");
+    println!("name = {name:?}");
+    println!("role = {:?}", role.as_str());
+    println!("sha256 = {:?}", sha256_hex(&token));
+    Ok(())
+}

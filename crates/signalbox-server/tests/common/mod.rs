@@ -1,0 +1,175 @@
+//! Shared test setup: a configuration with one token per role, a store in a
+//! temporary directory, and requests driven through the router in-process.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // tests
+
+use std::path::PathBuf;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use axum::Router;
+use chrono::{DateTime, Utc};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use signalbox_server::api::{app, AppState};
+use signalbox_server::auth::sha256_hex;
+use signalbox_server::runtime::Runtime;
+use signalbox_store::Store;
+use tower::ServiceExt;
+
+pub const ROLES: [&str; 5] = ["pipeline", "conductor", "incident", "viewer", "chat"];
+
+/// The token of a role in the test configuration: `token-<role>`.
+pub fn token(role: &str) -> String {
+    format!("token-{role}")
+}
+
+/// A configuration with us-south (Chicago) and eu-de (Berlin), an SLA for
+/// squad `tugboat-updater`, a year-end freeze, and a token per role.
+pub fn config_text(policies_dir: Option<&str>) -> String {
+    let mut text = String::from(
+        r#"environments = ["stage", "production"]
+
+[server]
+listen = "127.0.0.1:0"
+data_dir = "data"
+"#,
+    );
+    if let Some(dir) = policies_dir {
+        text.push_str(&format!("policies_dir = {dir:?}\n"));
+    }
+    for role in ROLES {
+        text.push_str(&format!(
+            "\n[[auth.tokens]]\nname = \"{role}-bot\"\nrole = \"{role}\"\nsha256 = \"{}\"\n",
+            sha256_hex(&token(role))
+        ));
+    }
+    text.push_str(
+        r#"
+[regions.us-south]
+timezone = "America/Chicago"
+holidays = ["2026-12-25"]
+
+[regions.eu-de]
+timezone = "Europe/Berlin"
+
+[[freezes]]
+name = "year-end"
+start = "2026-12-18T00:00:00Z"
+end = "2027-01-04T00:00:00Z"
+environments = ["production"]
+
+[[slas]]
+squad = "tugboat-updater"
+
+[policies]
+stage_bake = "24h"
+max_exception = "6h"
+"#,
+    );
+    text
+}
+
+pub struct TestApp {
+    pub state: AppState,
+    pub router: Router,
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+}
+
+/// Monday 2026-11-23 03:00Z: 21:00 on Sunday in Chicago, outside business hours.
+pub fn monday_night() -> DateTime<Utc> {
+    "2026-11-23T03:00:00Z".parse().unwrap()
+}
+
+impl TestApp {
+    pub fn new() -> TestApp {
+        TestApp::with_config(&config_text(None))
+    }
+
+    pub fn with_config(text: &str) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let config_path = dir.path().join("signalbox.toml");
+        std::fs::write(&config_path, text).unwrap();
+        let runtime = Runtime::load(Some(&config_path), None).unwrap();
+        let store = Store::open(&dir.path().join("data")).unwrap();
+        let state =
+            AppState::new(store, runtime, Some(config_path.clone()), None, None).with_fixed_clock(monday_night());
+        let router = app(state.clone());
+        TestApp { state, router, dir, config_path }
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        role: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let raw = body.map(|b| b.to_string());
+        self.call_raw(method, path, role, raw).await
+    }
+
+    pub async fn call_raw(
+        &self,
+        method: Method,
+        path: &str,
+        role: Option<&str>,
+        body: Option<String>,
+    ) -> (StatusCode, Value) {
+        let mut req = Request::builder().method(method).uri(path).header("content-type", "application/json");
+        if let Some(role) = role {
+            req = req.header("authorization", format!("Bearer {}", token(role)));
+        }
+        let req = req.body(body.map_or_else(Body::empty, Body::from)).unwrap();
+        let response = self.router.clone().oneshot(req).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str, role: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(role), None).await
+    }
+
+    pub async fn post(&self, path: &str, role: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(role), Some(body)).await
+    }
+
+    pub async fn submit(&self, train: &Value) -> Value {
+        let (status, body) = self.post("/v1/trains", "pipeline", train.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+}
+
+/// A production train in us-south, 04:00-05:00Z (22:00-23:00 Sunday in Chicago),
+/// from a squad with an SLA and a stage deployment reported 2 days before.
+pub fn night_train(id: &str) -> Value {
+    json!({
+        "id": id,
+        "squad": "tugboat-updater",
+        "service": "auto-update",
+        "configuration_item": "containers-kubernetes",
+        "environment": "production",
+        "regions": ["us-south"],
+        "title": "Deploy razeeapi (e1176f to 81ed70)",
+        "version": "81ed70",
+        "planned_start": "2026-11-23T04:00:00Z",
+        "planned_end": "2026-11-23T05:00:00Z",
+        "stage_deployed_at": "2026-11-21T04:00:00Z"
+    })
+}
+
+/// The same train during Chicago business hours on Monday (15:00-16:00Z = 09:00-10:00 CST).
+pub fn day_train(id: &str) -> Value {
+    let mut t = night_train(id);
+    t["planned_start"] = json!("2026-11-23T15:00:00Z");
+    t["planned_end"] = json!("2026-11-23T16:00:00Z");
+    t
+}
+
+pub fn policies_of(view: &Value) -> Vec<String> {
+    view["decision"]["findings"].as_array().unwrap().iter().map(|f| f["policy"].as_str().unwrap().to_string()).collect()
+}

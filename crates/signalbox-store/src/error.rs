@@ -1,0 +1,46 @@
+//! What can go wrong in the store, each message naming the thing that failed.
+
+/// An error from the store.
+///
+/// Messages name the operation or the file that failed, in backticks, and carry
+/// SQLite's own one-line message; they never include SQL text. A server may show
+/// them to operators in logs; an API should answer 5xx without echoing them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the data directory `{path}`: {message}")]
+    CreateDir { path: String, message: String },
+    #[error("cannot open the database `{path}`: {message}")]
+    Open { path: String, message: String },
+    #[error("cannot set `{pragma}` on the database: {message}")]
+    Pragma { pragma: &'static str, message: String },
+    #[error("cannot migrate the database schema to version {version}: {message}")]
+    Migrate { version: i64, message: String },
+    #[error("the database schema is version {found}, newer than the {known} this build knows; run a newer signalbox")]
+    SchemaTooNew { found: i64, known: i64 },
+    /// A `Tx` method failed; `op` is the method's name.
+    #[error("`{op}` failed: {message}")]
+    Query { op: &'static str, message: String },
+    #[error("cannot encode `{what}` as JSON: {message}")]
+    Encode { what: &'static str, message: String },
+    #[error("stored `{what}` is not readable: {message}")]
+    Decode { what: String, message: String },
+    #[error("cannot begin the write transaction (`BEGIN IMMEDIATE`): {message}; nothing in this batch was stored")]
+    Begin { message: String },
+    #[error("`COMMIT` failed: {message}; nothing in this batch was stored")]
+    Commit { message: String },
+    #[error("the write transaction was aborted by an earlier failure in its batch: {message}; nothing was stored")]
+    Aborted { message: String },
+    #[error("the write operation panicked (`{message}`); its changes were rolled back")]
+    Panicked { message: String },
+    #[error("the writer did not answer within {seconds} s")]
+    WriterStuck { seconds: u64 },
+    #[error("the store is closed")]
+    Closed,
+}
+
+impl StoreError {
+    /// Wraps a SQLite error raised by the operation named `op`.
+    pub(crate) fn query(op: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+        move |e| StoreError::Query { op, message: e.to_string() }
+    }
+}

@@ -1,0 +1,437 @@
+//! The state decisions read besides the train: stops, holds, stage
+//! deployments and exceptions (the types are the core's, DESIGN sections 4 and 5).
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, Row};
+use serde::{Deserialize, Serialize};
+use signalbox_core::{Exception, Hold, Outcome, StageDeployment, Stop};
+
+use crate::error::StoreError;
+use crate::tx::{format_id, instant, parse_id, parse_instant, Tx};
+
+const STOP_PREFIX: &str = "stop_";
+const EXCEPTION_PREFIX: &str = "exc_";
+
+/// The scope that every stop falls under.
+pub const SCOPE_ALL: &str = "all";
+
+/// An exception to create: every field of [`Exception`] but the id, which the store assigns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewException {
+    pub result: Outcome,
+    pub policy: String,
+    pub configuration_item: Option<String>,
+    pub squad: Option<String>,
+    pub service: Option<String>,
+    pub justification: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Tx<'_> {
+    // ---- stops ----
+
+    /// Records a stop; ids are `stop_1`, `stop_2`, … and never reused.
+    pub fn insert_stop(
+        &self,
+        scope: &str,
+        message: &str,
+        created_by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Stop, StoreError> {
+        let seq: i64 = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO stops (scope, message, created_by, created_at)
+                 VALUES (?1, ?2, ?3, ?4) RETURNING seq",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(rusqlite::params![scope, message, created_by, instant(at)], |row| row.get(0))
+            })
+            .map_err(StoreError::query("insert_stop"))?;
+        Ok(Stop {
+            id: format_id(STOP_PREFIX, seq),
+            scope: scope.to_string(),
+            message: message.to_string(),
+            created_by: created_by.to_string(),
+            created_at: at,
+        })
+    }
+
+    /// The stops not lifted, oldest first.
+    pub fn active_stops(&self) -> Result<Vec<Stop>, StoreError> {
+        let rows = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, scope, message, created_by, created_at FROM stops
+                 WHERE lifted_at IS NULL ORDER BY seq",
+            )
+            .and_then(|mut stmt| stmt.query_map([], StopRow::read)?.collect::<Result<Vec<_>, _>>())
+            .map_err(StoreError::query("active_stops"))?;
+        rows.into_iter().map(StopRow::decode).collect()
+    }
+
+    /// Lifts the active stops of exactly `scope` (`all` lifts every active
+    /// stop) and returns them, oldest first. Lifted stops keep their row.
+    pub fn lift_stops(&self, scope: &str, by: &str, at: DateTime<Utc>) -> Result<Vec<Stop>, StoreError> {
+        // Active stops are few: no need for a plan per scope.
+        let mut rows = self
+            .conn
+            .prepare_cached(
+                "UPDATE stops SET lifted_at = ?1, lifted_by = ?2
+                 WHERE lifted_at IS NULL AND (?3 = ?4 OR scope = ?3)
+                 RETURNING seq, scope, message, created_by, created_at",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_map(rusqlite::params![instant(at), by, scope, SCOPE_ALL], StopRow::read)?
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(StoreError::query("lift_stops"))?;
+        // RETURNING gives no order.
+        rows.sort_by_key(|row| row.seq);
+        rows.into_iter().map(StopRow::decode).collect()
+    }
+
+    // ---- holds ----
+
+    /// Puts a hold on the train, replacing any hold it had.
+    pub fn set_hold(&self, hold: &Hold) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO holds (train_id, by, reason, at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (train_id) DO UPDATE SET
+                     by = excluded.by, reason = excluded.reason, at = excluded.at",
+            )
+            .and_then(|mut stmt| stmt.execute(rusqlite::params![hold.train_id, hold.by, hold.reason, instant(hold.at)]))
+            .map(|_| ())
+            .map_err(StoreError::query("set_hold"))
+    }
+
+    pub fn get_hold(&self, train_id: &str) -> Result<Option<Hold>, StoreError> {
+        let row = self
+            .conn
+            .prepare_cached("SELECT train_id, by, reason, at FROM holds WHERE train_id = ?1")
+            .and_then(|mut stmt| stmt.query_row([train_id], HoldRow::read).optional())
+            .map_err(StoreError::query("get_hold"))?;
+        row.map(HoldRow::decode).transpose()
+    }
+
+    /// Removes the train's hold and returns it, or `None` if it had none.
+    pub fn clear_hold(&self, train_id: &str) -> Result<Option<Hold>, StoreError> {
+        let row = self
+            .conn
+            .prepare_cached("DELETE FROM holds WHERE train_id = ?1 RETURNING train_id, by, reason, at")
+            .and_then(|mut stmt| stmt.query_row([train_id], HoldRow::read).optional())
+            .map_err(StoreError::query("clear_hold"))?;
+        row.map(HoldRow::decode).transpose()
+    }
+
+    /// The holds on any of these trains, in the order of `train_ids`.
+    pub fn holds_for<S: AsRef<str>>(&self, train_ids: &[S]) -> Result<Vec<Hold>, StoreError> {
+        let mut holds = Vec::new();
+        for id in train_ids {
+            holds.extend(self.get_hold(id.as_ref())?);
+        }
+        Ok(holds)
+    }
+
+    /// Every hold, by train id.
+    pub fn all_holds(&self) -> Result<Vec<Hold>, StoreError> {
+        let rows = self
+            .conn
+            .prepare_cached("SELECT train_id, by, reason, at FROM holds ORDER BY train_id")
+            .and_then(|mut stmt| stmt.query_map([], HoldRow::read)?.collect::<Result<Vec<_>, _>>())
+            .map_err(StoreError::query("all_holds"))?;
+        rows.into_iter().map(HoldRow::decode).collect()
+    }
+
+    // ---- stage deployments ----
+
+    /// Records a completed stage train; recording the same train again replaces it.
+    pub fn record_stage_deployment(&self, deployment: &StageDeployment) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO stage_deployments (train_id, squad, service, version, completed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (train_id) DO UPDATE SET
+                     squad = excluded.squad, service = excluded.service,
+                     version = excluded.version, completed_at = excluded.completed_at",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(rusqlite::params![
+                    deployment.train_id,
+                    deployment.squad,
+                    deployment.service,
+                    deployment.version,
+                    instant(deployment.completed_at),
+                ])
+            })
+            .map(|_| ())
+            .map_err(StoreError::query("record_stage_deployment"))
+    }
+
+    /// The latest stage deployment of `squad` and `service` completed by `at`,
+    /// of exactly `version` when one is given (any version otherwise), as the
+    /// `global.stage_bake` policy needs it (DESIGN section 3).
+    pub fn latest_stage_deployment(
+        &self,
+        squad: &str,
+        service: &str,
+        version: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<Option<StageDeployment>, StoreError> {
+        let columns = "train_id, squad, service, version, completed_at";
+        let when = instant(at);
+        let row = match version {
+            Some(version) => self
+                .conn
+                .prepare_cached(&format!(
+                    "SELECT {columns} FROM stage_deployments INDEXED BY stage_by_version
+                     WHERE squad = ?1 AND service = ?2 AND version = ?3 AND completed_at <= ?4
+                     ORDER BY completed_at DESC, train_id DESC LIMIT 1"
+                ))
+                .and_then(|mut stmt| {
+                    stmt.query_row(rusqlite::params![squad, service, version, when], StageRow::read).optional()
+                }),
+            None => self
+                .conn
+                .prepare_cached(&format!(
+                    "SELECT {columns} FROM stage_deployments INDEXED BY stage_by_service
+                     WHERE squad = ?1 AND service = ?2 AND completed_at <= ?3
+                     ORDER BY completed_at DESC, train_id DESC LIMIT 1"
+                ))
+                .and_then(|mut stmt| {
+                    stmt.query_row(rusqlite::params![squad, service, when], StageRow::read).optional()
+                }),
+        }
+        .map_err(StoreError::query("latest_stage_deployment"))?;
+        row.map(StageRow::decode).transpose()
+    }
+
+    // ---- exceptions ----
+
+    /// Creates an exception; ids are `exc_1`, `exc_2`, … and never reused.
+    pub fn insert_exception(&self, new: &NewException) -> Result<Exception, StoreError> {
+        let seq: i64 = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO exceptions (result, policy, configuration_item, squad, service,
+                     justification, created_by, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING seq",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(
+                    rusqlite::params![
+                        new.result.as_str(),
+                        new.policy,
+                        new.configuration_item,
+                        new.squad,
+                        new.service,
+                        new.justification,
+                        new.created_by,
+                        instant(new.created_at),
+                        instant(new.expires_at),
+                    ],
+                    |row| row.get(0),
+                )
+            })
+            .map_err(StoreError::query("insert_exception"))?;
+        Ok(Exception {
+            id: format_id(EXCEPTION_PREFIX, seq),
+            result: new.result,
+            policy: new.policy.clone(),
+            configuration_item: new.configuration_item.clone(),
+            squad: new.squad.clone(),
+            service: new.service.clone(),
+            justification: new.justification.clone(),
+            created_by: new.created_by.clone(),
+            created_at: new.created_at,
+            expires_at: new.expires_at,
+        })
+    }
+
+    /// The exception with this id, deleted or expired ones included.
+    pub fn get_exception(&self, id: &str) -> Result<Option<Exception>, StoreError> {
+        let Some(seq) = parse_id(EXCEPTION_PREFIX, id) else {
+            return Ok(None);
+        };
+        let sql = format!("SELECT {EXCEPTION_COLUMNS} FROM exceptions WHERE seq = ?1");
+        let row = self
+            .conn
+            .prepare_cached(&sql)
+            .and_then(|mut stmt| stmt.query_row([seq], ExceptionRow::read).optional())
+            .map_err(StoreError::query("get_exception"))?;
+        row.map(ExceptionRow::decode).transpose()
+    }
+
+    /// Marks the exception deleted so it applies to nothing from now on; `None`
+    /// when there is no such exception or it was already deleted.
+    pub fn delete_exception(&self, id: &str, by: &str, at: DateTime<Utc>) -> Result<Option<Exception>, StoreError> {
+        let Some(seq) = parse_id(EXCEPTION_PREFIX, id) else {
+            return Ok(None);
+        };
+        let sql = format!(
+            "UPDATE exceptions SET deleted_at = ?1, deleted_by = ?2
+             WHERE seq = ?3 AND deleted_at IS NULL RETURNING {EXCEPTION_COLUMNS}"
+        );
+        let row = self
+            .conn
+            .prepare_cached(&sql)
+            .and_then(|mut stmt| stmt.query_row(rusqlite::params![instant(at), by, seq], ExceptionRow::read).optional())
+            .map_err(StoreError::query("delete_exception"))?;
+        row.map(ExceptionRow::decode).transpose()
+    }
+
+    /// The exceptions not deleted and not expired at `at` (`expires_at > at`), by id.
+    pub fn live_exceptions(&self, at: DateTime<Utc>) -> Result<Vec<Exception>, StoreError> {
+        let sql = format!(
+            "SELECT {EXCEPTION_COLUMNS} FROM exceptions
+             WHERE deleted_at IS NULL AND expires_at > ?1 ORDER BY seq"
+        );
+        let rows = self
+            .conn
+            .prepare_cached(&sql)
+            .and_then(|mut stmt| stmt.query_map([instant(at)], ExceptionRow::read)?.collect::<Result<Vec<_>, _>>())
+            .map_err(StoreError::query("live_exceptions"))?;
+        rows.into_iter().map(ExceptionRow::decode).collect()
+    }
+}
+
+struct StopRow {
+    seq: i64,
+    scope: String,
+    message: String,
+    created_by: String,
+    created_at: String,
+}
+
+impl StopRow {
+    fn read(row: &Row<'_>) -> rusqlite::Result<StopRow> {
+        Ok(StopRow {
+            seq: row.get(0)?,
+            scope: row.get(1)?,
+            message: row.get(2)?,
+            created_by: row.get(3)?,
+            created_at: row.get(4)?,
+        })
+    }
+
+    fn decode(self) -> Result<Stop, StoreError> {
+        let id = format_id(STOP_PREFIX, self.seq);
+        Ok(Stop {
+            created_at: parse_instant(&format!("stops.created_at of `{id}`"), &self.created_at)?,
+            id,
+            scope: self.scope,
+            message: self.message,
+            created_by: self.created_by,
+        })
+    }
+}
+
+struct HoldRow {
+    train_id: String,
+    by: String,
+    reason: String,
+    at: String,
+}
+
+impl HoldRow {
+    fn read(row: &Row<'_>) -> rusqlite::Result<HoldRow> {
+        Ok(HoldRow { train_id: row.get(0)?, by: row.get(1)?, reason: row.get(2)?, at: row.get(3)? })
+    }
+
+    fn decode(self) -> Result<Hold, StoreError> {
+        Ok(Hold {
+            at: parse_instant(&format!("holds.at of `{}`", self.train_id), &self.at)?,
+            train_id: self.train_id,
+            by: self.by,
+            reason: self.reason,
+        })
+    }
+}
+
+struct StageRow {
+    train_id: String,
+    squad: String,
+    service: String,
+    version: Option<String>,
+    completed_at: String,
+}
+
+impl StageRow {
+    fn read(row: &Row<'_>) -> rusqlite::Result<StageRow> {
+        Ok(StageRow {
+            train_id: row.get(0)?,
+            squad: row.get(1)?,
+            service: row.get(2)?,
+            version: row.get(3)?,
+            completed_at: row.get(4)?,
+        })
+    }
+
+    fn decode(self) -> Result<StageDeployment, StoreError> {
+        let what = format!("stage_deployments.completed_at of `{}`", self.train_id);
+        Ok(StageDeployment {
+            completed_at: parse_instant(&what, &self.completed_at)?,
+            train_id: self.train_id,
+            squad: self.squad,
+            service: self.service,
+            version: self.version,
+        })
+    }
+}
+
+const EXCEPTION_COLUMNS: &str = "seq, result, policy, configuration_item, squad, service, \
+     justification, created_by, created_at, expires_at";
+
+struct ExceptionRow {
+    seq: i64,
+    result: String,
+    policy: String,
+    configuration_item: Option<String>,
+    squad: Option<String>,
+    service: Option<String>,
+    justification: String,
+    created_by: String,
+    created_at: String,
+    expires_at: String,
+}
+
+impl ExceptionRow {
+    fn read(row: &Row<'_>) -> rusqlite::Result<ExceptionRow> {
+        Ok(ExceptionRow {
+            seq: row.get(0)?,
+            result: row.get(1)?,
+            policy: row.get(2)?,
+            configuration_item: row.get(3)?,
+            squad: row.get(4)?,
+            service: row.get(5)?,
+            justification: row.get(6)?,
+            created_by: row.get(7)?,
+            created_at: row.get(8)?,
+            expires_at: row.get(9)?,
+        })
+    }
+
+    fn decode(self) -> Result<Exception, StoreError> {
+        let id = format_id(EXCEPTION_PREFIX, self.seq);
+        let what = |field: &str| format!("exceptions.{field} of `{id}`");
+        let result = Outcome::parse(&self.result).ok_or_else(|| StoreError::Decode {
+            what: what("result"),
+            message: format!("unknown result `{}`", self.result),
+        })?;
+        Ok(Exception {
+            created_at: parse_instant(&what("created_at"), &self.created_at)?,
+            expires_at: parse_instant(&what("expires_at"), &self.expires_at)?,
+            id,
+            result,
+            policy: self.policy,
+            configuration_item: self.configuration_item,
+            squad: self.squad,
+            service: self.service,
+            justification: self.justification,
+            created_by: self.created_by,
+        })
+    }
+}

@@ -1,0 +1,237 @@
+//! `Store`: the handle servers share — one writer thread, a few read connections.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use crate::error::StoreError;
+use crate::schema;
+use crate::tx::Tx;
+use crate::writer::{self, Counters, Job, ProbeJob, WriteJob};
+
+/// The database file inside the data directory.
+pub const DB_FILE: &str = "signalbox.db";
+
+/// How many read-only connections the pool keeps.
+const READERS: usize = 4;
+
+/// How long [`Store::check_writable`] waits for the writer.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The embedded database. Cheap to clone: clones share one writer and one pool.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+/// What the writer has done since the store was opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StoreStats {
+    /// Transactions committed; one per batch of writes.
+    pub commits: u64,
+    /// `COMMIT`s that failed (every write of such a batch got an error).
+    pub failed_commits: u64,
+    /// Operations run by the writer, failed ones and readiness probes included.
+    pub ops: u64,
+}
+
+struct Inner {
+    path: PathBuf,
+    queue: Mutex<Option<Sender<Box<dyn Job>>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    counters: Arc<Counters>,
+    readers: ReadPool,
+}
+
+impl Store {
+    /// Opens (creating if need be) `dir/signalbox.db`, applies the schema
+    /// migrations, and starts the writer thread.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::CreateDir { path: dir.display().to_string(), message: e.to_string() })?;
+        let path = dir.join(DB_FILE);
+        let conn = schema::open_writer(&path)?;
+        // Readers open after the writer so they find the WAL set up and the schema current.
+        let readers = (0..READERS).map(|_| schema::open_reader(&path)).collect::<Result<Vec<_>, _>>()?;
+        let counters = Arc::new(Counters::default());
+        let (queue, jobs) = mpsc::channel::<Box<dyn Job>>();
+        let thread_counters = Arc::clone(&counters);
+        let writer = std::thread::Builder::new()
+            .name("signalbox-store-writer".to_string())
+            .spawn(move || writer::run(conn, jobs, thread_counters))
+            .map_err(|e| StoreError::Open { path: path.display().to_string(), message: e.to_string() })?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path,
+                queue: Mutex::new(Some(queue)),
+                writer: Mutex::new(Some(writer)),
+                counters,
+                readers: ReadPool::new(readers),
+            }),
+        })
+    }
+
+    /// Runs `op` on the writer, in a transaction shared with whatever other
+    /// writes are queued, and resolves once that transaction is committed.
+    ///
+    /// `Ok` means the changes are durable. When `op` returns `Err` (or panics)
+    /// its changes are rolled back and it gets its error; the other writes of
+    /// the batch are unaffected. If the batch's `COMMIT` fails, every write in
+    /// it gets an error and nothing of it is stored.
+    ///
+    /// The operation is queued when `write` is called, not when the future is
+    /// first polled, and dropping the future does not cancel it. Do not call
+    /// [`Store::check_writable`] or wait for another write from inside `op`:
+    /// it runs on the writer thread, which would wait for itself.
+    pub fn write<R, E, F>(&self, op: F) -> impl Future<Output = Result<R, E>> + Send + 'static
+    where
+        F: FnOnce(&Tx<'_>) -> Result<R, E> + Send + 'static,
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let queued = self.inner.enqueue(Box::new(WriteJob { op, reply }));
+        async move {
+            queued.map_err(E::from)?;
+            // The writer drops the sender only if it died before answering.
+            answer.await.unwrap_or_else(|_| Err(E::from(StoreError::Closed)))
+        }
+    }
+
+    /// Runs `f` on a read-only connection in one read transaction, so it sees
+    /// one consistent snapshot. Blocks while all read connections are busy;
+    /// writes made through `f`'s `Tx` fail.
+    pub fn read<R>(&self, f: impl FnOnce(&Tx<'_>) -> Result<R, StoreError>) -> Result<R, StoreError> {
+        let lease = self.inner.readers.take();
+        let conn = lease.conn()?;
+        conn.execute_batch("BEGIN DEFERRED").map_err(StoreError::query("read"))?;
+        let result = f(&Tx::new(conn));
+        // Ending a read transaction cannot lose anything; a failure here only
+        // means the lease's drop will try again.
+        let _ = conn.execute_batch(if result.is_ok() { "COMMIT" } else { "ROLLBACK" });
+        result
+    }
+
+    /// Whether a write could be made now: the writer is running and the
+    /// database accepts a write (which is then rolled back). Blocks until the
+    /// writer answers, at most 5 s. For readiness checks.
+    pub fn check_writable(&self) -> Result<(), StoreError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.inner.enqueue(Box::new(ProbeJob { reply }))?;
+        match answer.recv_timeout(PROBE_TIMEOUT) {
+            Ok(result) => result,
+            Err(RecvTimeoutError::Timeout) => Err(StoreError::WriterStuck { seconds: PROBE_TIMEOUT.as_secs() }),
+            Err(RecvTimeoutError::Disconnected) => Err(StoreError::Closed),
+        }
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// What the writer has done so far.
+    pub fn stats(&self) -> StoreStats {
+        let counters = &self.inner.counters;
+        StoreStats {
+            commits: counters.commits.load(Ordering::Relaxed),
+            failed_commits: counters.failed_commits.load(Ordering::Relaxed),
+            ops: counters.ops.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Finishes the writes already queued, then stops the writer; writes
+    /// after this get [`StoreError::Closed`]. Reads keep working. Blocks until
+    /// the writer has stopped. Calling it again does nothing.
+    pub fn shutdown(&self) {
+        self.inner.shutdown();
+    }
+}
+
+impl Inner {
+    fn enqueue(&self, job: Box<dyn Job>) -> Result<(), StoreError> {
+        match lock(&self.queue).as_ref() {
+            Some(queue) => queue.send(job).map_err(|_| StoreError::Closed),
+            None => Err(StoreError::Closed),
+        }
+    }
+
+    fn shutdown(&self) {
+        // Dropping the only sender lets the writer drain the queue and return.
+        drop(lock(&self.queue).take());
+        let Some(handle) = lock(&self.writer).take() else {
+            return;
+        };
+        // The last clone may be dropped by an operation on the writer thread
+        // itself; it must not wait for itself. The thread ends on its own.
+        if handle.thread().id() != std::thread::current().id() {
+            // A writer that panicked has nothing left to finish.
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// A fixed set of read-only connections; `take` waits for a free one.
+struct ReadPool {
+    idle: Mutex<Vec<Connection>>,
+    freed: Condvar,
+}
+
+impl ReadPool {
+    fn new(conns: Vec<Connection>) -> ReadPool {
+        ReadPool { idle: Mutex::new(conns), freed: Condvar::new() }
+    }
+
+    fn take(&self) -> Lease<'_> {
+        let mut idle = lock(&self.idle);
+        loop {
+            if let Some(conn) = idle.pop() {
+                return Lease { pool: self, conn: Some(conn) };
+            }
+            idle = self.freed.wait(idle).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+/// A borrowed read connection, handed back (out of any transaction) on drop,
+/// panics included.
+struct Lease<'a> {
+    pool: &'a ReadPool,
+    conn: Option<Connection>,
+}
+
+impl Lease<'_> {
+    fn conn(&self) -> Result<&Connection, StoreError> {
+        self.conn.as_ref().ok_or(StoreError::Closed)
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            lock(&self.pool.idle).push(conn);
+            self.pool.freed.notify_one();
+        }
+    }
+}
+
+/// Locks, ignoring poisoning: every guarded value here stays consistent
+/// across a panic (a queue handle, a join handle, a list of idle connections).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}

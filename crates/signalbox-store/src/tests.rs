@@ -1,0 +1,260 @@
+//! Tests of the write path that need the raw connection: pragmas, batching,
+//! rollback of single operations, failed commits, aborted transactions, plans.
+//! The public API is tested in `tests/store.rs`.
+
+use std::future::Future;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::schema::SCHEMA_VERSION;
+use crate::{Store, StoreError};
+
+fn open() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    (dir, store)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+/// Queues an operation that holds the writer until `release` is sent, and
+/// returns once the writer is inside it: everything queued from then on
+/// waits, and goes into the next batch together.
+fn hold_writer(store: &Store) -> (impl Future<Output = Result<(), StoreError>>, mpsc::Sender<()>) {
+    let (started_tx, started) = mpsc::channel();
+    let (release, released) = mpsc::channel::<()>();
+    let gate = store.write(move |_| {
+        started_tx.send(()).unwrap();
+        released.recv_timeout(Duration::from_secs(30)).unwrap();
+        Ok::<_, StoreError>(())
+    });
+    started.recv_timeout(Duration::from_secs(30)).unwrap();
+    (gate, release)
+}
+
+fn meta(store: &Store, key: &str) -> Option<String> {
+    store.read(|t| t.get_meta(key)).unwrap()
+}
+
+#[derive(Debug, PartialEq)]
+enum OpError {
+    Store(StoreError),
+    Refused,
+}
+
+impl From<StoreError> for OpError {
+    fn from(e: StoreError) -> OpError {
+        OpError::Store(e)
+    }
+}
+
+#[test]
+fn the_writer_uses_wal_and_full_synchronous_and_the_current_schema() {
+    let (_dir, store) = open();
+    let (mode, synchronous, version) = runtime()
+        .block_on(store.write(|t| {
+            let mode: String = t.conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
+            let sync: i64 = t.conn.pragma_query_value(None, "synchronous", |r| r.get(0)).unwrap();
+            Ok::<_, StoreError>((mode, sync, crate::schema::user_version(t.conn)?))
+        }))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    assert_eq!(synchronous, 2, "synchronous must be FULL (2)");
+    assert_eq!(version, SCHEMA_VERSION);
+    let reader_mode: String =
+        store.read(|t| Ok(t.conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap())).unwrap();
+    assert_eq!(reader_mode, "wal");
+}
+
+#[test]
+fn writes_queued_together_share_one_commit() {
+    let (_dir, store) = open();
+    let rt = runtime();
+    let (gate, release) = hold_writer(&store);
+    let before = store.stats();
+    let writes: Vec<_> =
+        (0..200).map(|i| store.write(move |t| t.set_meta(&format!("k{i}"), &i.to_string()).map(|()| i))).collect();
+    release.send(()).unwrap();
+    rt.block_on(gate).unwrap();
+    for (i, write) in writes.into_iter().enumerate() {
+        assert_eq!(rt.block_on(write).unwrap(), i);
+    }
+    let after = store.stats();
+    // The gate's own batch (still open when `before` was read), then one for all 200.
+    assert_eq!(after.commits - before.commits, 2, "{before:?} -> {after:?}");
+    assert_eq!(after.ops - before.ops, 200);
+    assert_eq!(store.read(|t| t.get_meta("k199")).unwrap().as_deref(), Some("199"));
+}
+
+#[test]
+fn a_failing_operation_is_rolled_back_alone() {
+    let (_dir, store) = open();
+    let rt = runtime();
+    let (gate, release) = hold_writer(&store);
+    let a = store.write(|t| t.set_meta("a", "1").map_err(OpError::from));
+    let b = store.write(|t| {
+        t.set_meta("b", "1")?;
+        Err::<(), _>(OpError::Refused)
+    });
+    let c = store.write(|t| t.set_meta("c", "1").map_err(OpError::from));
+    release.send(()).unwrap();
+    rt.block_on(gate).unwrap();
+    assert_eq!(rt.block_on(a), Ok(()));
+    assert_eq!(rt.block_on(b), Err(OpError::Refused));
+    assert_eq!(rt.block_on(c), Ok(()));
+    assert_eq!(meta(&store, "a").as_deref(), Some("1"));
+    assert_eq!(meta(&store, "b"), None);
+    assert_eq!(meta(&store, "c").as_deref(), Some("1"));
+}
+
+#[test]
+fn a_panicking_operation_is_contained() {
+    let (_dir, store) = open();
+    let rt = runtime();
+    let (gate, release) = hold_writer(&store);
+    let a = store.write(|t| t.set_meta("a", "1"));
+    let b = store.write(|t| -> Result<(), StoreError> {
+        t.set_meta("b", "1")?;
+        panic!("boom in op b");
+    });
+    let c = store.write(|t| t.set_meta("c", "1"));
+    release.send(()).unwrap();
+    rt.block_on(gate).unwrap();
+    assert_eq!(rt.block_on(a), Ok(()));
+    match rt.block_on(b) {
+        Err(StoreError::Panicked { message }) => assert_eq!(message, "boom in op b"),
+        other => panic!("expected a contained panic, got {other:?}"),
+    }
+    assert_eq!(rt.block_on(c), Ok(()));
+    assert_eq!(meta(&store, "b"), None);
+    assert_eq!(meta(&store, "c").as_deref(), Some("1"));
+    // The writer lives on.
+    rt.block_on(store.write(|t| t.set_meta("d", "1"))).unwrap();
+    assert_eq!(meta(&store, "d").as_deref(), Some("1"));
+}
+
+#[test]
+fn a_failed_commit_fails_every_write_of_its_batch_and_stores_none() {
+    let (_dir, store) = open();
+    let rt = runtime();
+    // A deferred foreign key is checked only at COMMIT: a way to make COMMIT fail.
+    rt.block_on(store.write(|t| {
+        t.conn
+            .execute_batch(
+                "CREATE TABLE parent (id INTEGER PRIMARY KEY);
+                 CREATE TABLE child (p INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);",
+            )
+            .map_err(StoreError::query("test setup"))
+    }))
+    .unwrap();
+    let (gate, release) = hold_writer(&store);
+    let a = store.write(|t| t.set_meta("a", "1"));
+    let b = store.write(|t| {
+        t.conn.execute("INSERT INTO child (p) VALUES (42)", []).map(|_| ()).map_err(StoreError::query("orphan"))
+    });
+    release.send(()).unwrap();
+    rt.block_on(gate).unwrap();
+    for result in [rt.block_on(a), rt.block_on(b)] {
+        assert!(matches!(result, Err(StoreError::Commit { .. })), "{result:?}");
+    }
+    assert_eq!(store.stats().failed_commits, 1);
+    assert_eq!(meta(&store, "a"), None);
+    // The next batch starts clean.
+    rt.block_on(store.write(|t| t.set_meta("after", "1"))).unwrap();
+    assert_eq!(meta(&store, "after").as_deref(), Some("1"));
+}
+
+#[test]
+fn an_aborted_transaction_fails_what_ran_before_and_the_rest_start_anew() {
+    let (_dir, store) = open();
+    let rt = runtime();
+    let (gate, release) = hold_writer(&store);
+    let a = store.write(|t| t.set_meta("a", "1"));
+    // What SQLite does on a full disk or an I/O error: the transaction vanishes.
+    let b = store.write(|t| t.conn.execute_batch("ROLLBACK").map_err(StoreError::query("test rollback")));
+    let c = store.write(|t| t.set_meta("c", "1"));
+    release.send(()).unwrap();
+    rt.block_on(gate).unwrap();
+    assert!(matches!(rt.block_on(a), Err(StoreError::Aborted { .. })));
+    assert!(matches!(rt.block_on(b), Err(StoreError::Aborted { .. })));
+    assert_eq!(rt.block_on(c), Ok(()));
+    assert_eq!(meta(&store, "a"), None);
+    assert_eq!(meta(&store, "c").as_deref(), Some("1"));
+}
+
+#[test]
+fn stage_lookups_use_their_index() {
+    let (_dir, store) = open();
+    let plan = |sql: &str| -> String {
+        store
+            .read(|t| {
+                let mut stmt = t.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+                let rows = stmt.query_map([], |r| r.get::<_, String>(3)).unwrap();
+                Ok(rows.map(Result::unwrap).collect::<Vec<_>>().join(" | "))
+            })
+            .unwrap()
+    };
+    let by_version = plan(
+        "SELECT train_id FROM stage_deployments INDEXED BY stage_by_version
+         WHERE squad = 'a' AND service = 'b' AND version = 'c' AND completed_at <= 'z'
+         ORDER BY completed_at DESC, train_id DESC LIMIT 1",
+    );
+    let by_service = plan(
+        "SELECT train_id FROM stage_deployments INDEXED BY stage_by_service
+         WHERE squad = 'a' AND service = 'b' AND completed_at <= 'z'
+         ORDER BY completed_at DESC, train_id DESC LIMIT 1",
+    );
+    for plan in [by_version, by_service] {
+        assert!(plan.contains("USING INDEX") || plan.contains("USING COVERING INDEX"), "{plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "the index must give the order: {plan}");
+    }
+}
+
+#[test]
+fn a_database_from_a_newer_build_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Store::open(dir.path()).unwrap());
+    let conn = rusqlite::Connection::open(dir.path().join(crate::DB_FILE)).unwrap();
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
+    drop(conn);
+    match Store::open(dir.path()) {
+        Err(StoreError::SchemaTooNew { found, known }) => {
+            assert_eq!((found, known), (SCHEMA_VERSION + 1, SCHEMA_VERSION));
+        }
+        Err(other) => panic!("expected SchemaTooNew, got {other}"),
+        Ok(_) => panic!("expected SchemaTooNew, the store opened"),
+    }
+}
+
+#[test]
+fn reopening_leaves_the_schema_version_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..3 {
+        let store = Store::open(dir.path()).unwrap();
+        let version = store.read(|t| crate::schema::user_version(t.conn)).unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+    }
+}
+
+#[test]
+fn the_audit_log_cannot_be_rewritten() {
+    let (_dir, store) = open();
+    let rt = runtime();
+    let entry = crate::NewAudit {
+        at: chrono::Utc::now(),
+        actor: "a".into(),
+        action: "b".into(),
+        train_id: None,
+        detail: serde_json::json!(null),
+    };
+    rt.block_on(store.write(move |t| t.append_audit(&entry))).unwrap();
+    for sql in ["UPDATE audit SET actor = 'x'", "DELETE FROM audit"] {
+        let error = rt
+            .block_on(store.write(move |t| t.conn.execute(sql, []).map_err(StoreError::query("tamper"))))
+            .unwrap_err();
+        assert!(error.to_string().contains("append-only"), "{sql}: {error}");
+    }
+    assert_eq!(store.read(|t| t.audit_page(None, None, 10)).unwrap().len(), 1);
+}

@@ -1,0 +1,606 @@
+//! The store's public API, one behaviour per test, against a real database file.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // tests: a panic is a failed test
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use signalbox_core::{Decision, Finding, Hold, Outcome, StageDeployment, Train, TrainState};
+use signalbox_store::{NewAudit, NewException, Store, StoreError, TrainFilter, TrainRecord, Tx};
+
+/// A data directory under Cargo's target dir, so fsync is a real one.
+fn data_dir() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("store-test-").tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap()
+}
+
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+}
+
+fn train(id: &str, environment: &str, squad: &str) -> Train {
+    Train {
+        id: id.to_string(),
+        squad: squad.to_string(),
+        service: "auto-update".to_string(),
+        configuration_item: "containers-kubernetes".to_string(),
+        environment: environment.to_string(),
+        regions: vec!["us-south".to_string()],
+        title: format!("Deploy {id}"),
+        version: Some("81ed70".to_string()),
+        planned_start: at("2026-11-23T15:00:00Z"),
+        planned_end: at("2026-11-23T17:00:00Z"),
+        exception_justification: None,
+        crb_approved: false,
+        stage_deployed_at: None,
+    }
+}
+
+fn decision(id: &str, train_id: &str, evaluated_at: &str) -> Decision {
+    Decision {
+        decision_id: id.to_string(),
+        train_id: train_id.to_string(),
+        outcome: Outcome::Manual,
+        summary: "manual => global.sla: no SLA defined".to_string(),
+        findings: vec![Finding {
+            policy: "global.sla".to_string(),
+            priority: 6,
+            outcome: Outcome::Manual,
+            message: "no SLA defined".to_string(),
+            exception_id: None,
+        }],
+        exceptions_applied: vec![],
+        evaluated_at: at(evaluated_at),
+        policy_revision: "sha256:abc".to_string(),
+        actor: "pipeline:deploy-bot".to_string(),
+    }
+}
+
+fn record(id: &str, environment: &str, squad: &str, created_at: &str) -> TrainRecord {
+    TrainRecord {
+        train: train(id, environment, squad),
+        state: TrainState::Pending,
+        decision: decision(&format!("dec_{id}"), id, created_at),
+        created_at: at(created_at),
+        updated_at: at(created_at),
+    }
+}
+
+/// Runs one write to completion from synchronous test code.
+fn write<R: Send + 'static>(
+    store: &Store,
+    op: impl FnOnce(&Tx<'_>) -> Result<R, StoreError> + Send + 'static,
+) -> Result<R, StoreError> {
+    tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(store.write(op))
+}
+
+#[test]
+fn store_is_a_cheap_shareable_handle() {
+    fn shareable<T: Send + Sync + Clone + 'static>() {}
+    shareable::<Store>();
+    let dir = data_dir();
+    let store = Store::open(&dir.path().join("nested/data")).unwrap();
+    assert_eq!(store.path(), dir.path().join("nested/data/signalbox.db"));
+    assert!(store.path().is_file());
+    let clone = store.clone();
+    write(&clone, |t| t.set_meta("k", "v")).unwrap();
+    assert_eq!(store.read(|t| t.get_meta("k")).unwrap().as_deref(), Some("v"));
+}
+
+#[test]
+fn trains_are_put_got_replaced_and_counted() {
+    let dir = data_dir();
+    let store = Store::open(dir.path()).unwrap();
+    let mut first = record("CHG1", "production", "tugboat", "2026-11-23T10:00:00Z");
+    let stored = first.clone();
+    write(&store, move |t| t.put_train(&stored)).unwrap();
+    assert_eq!(store.read(|t| t.get_train("CHG1")).unwrap(), Some(first.clone()));
+    assert_eq!(store.read(|t| t.get_train("CHG2")).unwrap(), None);
+
+    first.state = TrainState::Approved;
+    first.decision = decision("dec_2", "CHG1", "2026-11-23T11:00:00Z");
+    first.updated_at = at("2026-11-23T11:00:00Z");
+    let replaced = first.clone();
+    write(&store, move |t| t.put_train(&replaced)).unwrap();
+    assert_eq!(store.read(|t| t.get_train("CHG1")).unwrap(), Some(first));
+    assert_eq!(store.read(|t| t.count_trains()).unwrap(), 1);
+}
+
+#[test]
+fn train_lists_filter_and_page_oldest_first() {
+    let dir = data_dir();
+    let store = Store::open(dir.path()).unwrap();
+    let mut approved = record("CHG4", "stage", "netint", "2026-11-23T09:00:00Z");
+    approved.state = TrainState::Approved;
+    let records = [
+        record("CHG3", "production", "tugboat", "2026-11-23T12:00:00Z"),
+        record("CHG2", "production", "netint", "2026-11-23T10:00:00Z"),
+        record("CHG1", "stage", "tugboat", "2026-11-23T10:00:00Z"),
+        approved,
+    ];
+    write(&store, move |t| records.iter().try_for_each(|r| t.put_train(r))).unwrap();
+    let ids = |filter: TrainFilter| -> Vec<String> {
+        store.read(|t| t.list_trains(&filter)).unwrap().into_iter().map(|r| r.train.id).collect()
+    };
+    // Same created_at: the id breaks the tie.
+    assert_eq!(ids(TrainFilter::default()), ["CHG4", "CHG1", "CHG2", "CHG3"]);
+    let pending = TrainFilter { state: Some(TrainState::Pending), ..TrainFilter::default() };
+    assert_eq!(ids(pending.clone()), ["CHG1", "CHG2", "CHG3"]);
+    let production = TrainFilter { environment: Some("production".into()), ..pending.clone() };
+    assert_eq!(ids(production.clone()), ["CHG2", "CHG3"]);
+    assert_eq!(ids(TrainFilter { squad: Some("tugboat".into()), ..production }), ["CHG3"]);
+    assert_eq!(ids(TrainFilter { limit: Some(2), offset: Some(1), ..TrainFilter::default() }), ["CHG1", "CHG2"]);
+    assert_eq!(ids(TrainFilter { offset: Some(3), ..TrainFilter::default() }), ["CHG3"]);
+    assert_eq!(ids(TrainFilter { limit: Some(0), ..TrainFilter::default() }), Vec::<String>::new());
+    assert_eq!(store.read(|t| t.count_trains()).unwrap(), 4);
+}
+
+#[test]
+fn every_decision_is_kept_and_immutable() {
+    let dir = data_dir();
+    let store = Store::open(dir.path()).unwrap();
+    let first = decision("dec_1", "CHG1", "2026-11-23T10:00:00Z");
+    let second = decision("dec_2", "CHG1", "2026-11-23T11:00:00Z");
+    let (a, b) = (first.clone(), second.clone());
+    write(&store, move |t| {
+        t.insert_decision(&b)?;
+        t.insert_decision(&a)
+    })
+    .unwrap();
+    assert_eq!(store.read(|t| t.get_decision("dec_1")).unwrap(), Some(first.clone()));
+    assert_eq!(store.read(|t| t.get_decision("dec_9")).unwrap(), None);
+    assert_eq!(store.read(|t| t.decisions_for("CHG1")).unwrap(), vec![first.clone(), second]);
+    let again = first.clone();
+    let error = write(&store, move |t| t.insert_decision(&again)).unwrap_err();
+    assert!(error.to_string().starts_with("`insert_decision` failed:"), "{error}");
+}
+
+#[test]
+fn the_audit_log_pages_newest_first_and_tells_a_trains_history_oldest_first() {
+    let dir = data_dir();
+    let store = Store::open(dir.path()).unwrap();
+    let seqs = write(&store, |t| {
+        (0..5)
+            .map(|i| {
+                t.append_audit(&NewAudit {
+                    at: at("2026-11-23T10:00:00Z") + chrono::Duration::minutes(i),
+                    actor: "chat:U1".into(),
+                    action: if i == 0 { "stop".into() } else { format!("action{i}") },
+                    train_id: (i > 0).then(|| if i % 2 == 0 { "CHG2".into() } else { "CHG1".into() }),
+                    detail: json!({"i": i}),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .unwrap();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+
+    let page = |train: Option<&str>, before: Option<i64>, limit: usize| -> Vec<i64> {
+        store.read(|t| t.audit_page(train, before, limit)).unwrap().into_iter().map(|r| r.seq).collect()
+    };
+    let all: Vec<i64> = seqs.iter().rev().copied().collect();
+    assert_eq!(page(None, None, 100), all);
+    assert_eq!(page(None, None, 2), all[..2]);
+    assert_eq!(page(None, Some(all[1]), 2), all[2..4]);
+    assert_eq!(page(Some("CHG1"), None, 100), [seqs[3], seqs[1]]);
+    assert_eq!(page(Some("CHG1"), Some(seqs[3]), 100), [seqs[1]]);
+    assert_eq!(page(Some("CHG9"), None, 100), Vec::<i64>::new());
+
+    let history = store.read(|t| t.train_history("CHG2")).unwrap();
+    assert_eq!(history.iter().map(|r| r.seq).collect::<Vec<_>>(), [seqs[2], seqs[4]]);
+    let entry = &history[0];
+    assert_eq!(entry.at, at("2026-11-23T10:02:00Z"));
+    assert_eq!((entry.actor.as_str(), entry.action.as_str()), ("chat:U1", "action2"));
+    assert_eq!(entry.train_id.as_deref(), Some("CHG2"));
+    assert_eq!(entry.detail, json!({"i": 2}));
+    let wire = serde_json::to_value(entry).unwrap();
+    assert_eq!(wire["seq"], json!(seqs[2]));
+}
+
+#[test]
+fn stops_get_fresh_ids_and_lifting_is_exact_by_scope() {
+    let dir = data_dir();
+    let store = Store::open(dir.path()).unwrap();
+    let t0 = at("2026-11-23T10:00:00Z");
+    let stops = write(&store, move |t| {
+        Ok(vec![
+            t.insert_stop("all", "CIE 1", "incident:bot", t0)?,
+            t.insert_stop("us-south", "CIE 2", "chat:U1", t0)?,
+            t.insert_stop("production", "CIE 3", "chat:U1", t0)?,
+        ])
+    })
+    .unwrap();
+    let ids: Vec<&str> = stops.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["stop_1", "stop_2", "stop_3"]);
+    assert_eq!(stops[0].created_by, "incident:bot");
+    assert_eq!(store.read(|t| t.active_stops()).unwrap(), stops);
+
+    // `us-south` leaves the `all` stop in place.
+    let lifted = write(&store, move |t| t.lift_stops("us-south", "chat:U2", t0)).unwrap();
+    assert_eq!(lifted, [stops[1].clone()]);
+    assert_eq!(store.read(|t| t.active_stops()).unwrap(), [stops[0].clone(), stops[2].clone()]);
+    assert_eq!(write(&store, move |t| t.lift_stops("us-south", "chat:U2", t0)).unwrap(), []);
+
+    let lifted = write(&store, move |t| t.lift_stops("all", "chat:U2", t0)).unwrap();
+    assert_eq!(lifted, [stops[0].clone(), stops[2].clone()]);
+    assert_eq!(store.read(|t| t.active_stops()).unwrap(), []);
+
+    // Ids are never reused, even after every stop is lifted.
+    let next = write(&store, move |t| t.insert_stop("all", "CIE 4", "chat:U1", t0)).unwrap();
+    assert_eq!(next.id, "stop_4");
+}
+
+#[test]
+fn holds_are_set_replaced_and_cleared() {
+    let dir = data_dir();
+    let store = Store::open(dir.path()).unwrap();
+    let hold = |train_id: &str, reason: &str| Hold {
+        train_id: train_id.into(),
+        by: "chat:U1".into(),
+        reason: reason.into(),
+        at: at("2026-11-23T10:00:00Z"),
+    };
+    let (first, second, other) = (hold("CHG1", "wait"), hold("CHG1", "wait more"), hold("CHG2", "no"));
+    let (s, o) = (second.clone(), other.clone());
+    write(&store, move |t| {
+        t.set_hold(&first)?;
+        t.set_hold(&s)?;
+        t.set_hold(&o)
+    })
+    .unwrap();
+    assert_eq!(store.read(|t| t.get_hold("CHG1")).unwrap(), Some(second.clone()));
+    assert_eq!(store.read(|t| t.holds_for(&["CHG2", "CHG9", "CHG1"])).unwrap(), [other.clone(), second.clone()]);
+    assert_eq!(store.read(|t| t.all_holds()).unwrap(), [second.clone(), other]);
+    assert_eq!(write(&store, |t| t.clear_hold("CHG1")).unwrap(), Some(second));
+    assert_eq!(write(&store, |t| t.clear_hold("CHG1")).unwrap(), None);
+    assert_eq!(store.read(|t| t.get_hold("CHG1")).unwrap(), None);
+}
+
+fn stage(train_id: &str, squad: &str, version: Option<&str>, completed_at: DateTime<Utc>) -> StageDeployment {
+    StageDeployment {
+        train_id: train_id.into(),
+        squad: squad.into(),
+        service: "auto-update".into(),
+        version: version.map(Into::into),
+        completed_at,
+    }
+}
+
+#[test]
+fn the_latest_stage_deployment_by_the_instant_wins() {
+    let dir = data_dir();
+    let store = Store::open(dir.path()).unwrap();
+    let t0 = at("2026-11-20T10:00:00Z");
+    let hours = chrono::Duration::hours;
+    let deployments = vec![
+        stage("CHG1", "tugboat", Some("v1"), t0),
+        stage("CHG2", "tugboat", Some("v2"), t0 + hours(5)),
+        stage("CHG3", "tugboat", Some("v1"), t0 + hours(10)),
+        stage("CHG4", "tugboat", None, t0 + hours(20)),
+        stage("CHG5", "netint", Some("v1"), t0 + hours(30)),
+    ];
+    let all = deployments.clone();
+    write(&store, move |t| all.iter().try_for_each(|d| t.record_stage_deployment(d))).unwrap();
+    let latest = |version: Option<&'static str>, when: DateTime<Utc>| -> Option<String> {
+        store.read(|t| t.latest_stage_deployment("tugboat", "auto-update", version, when)).unwrap().map(|d| d.train_id)
+    };
+    assert_eq!(latest(None, t0 + hours(40)).as_deref(), Some("CHG4"));
+    assert_eq!(latest(None, t0 + hours(6)).as_deref(), Some("CHG2"));
+    assert_eq!(latest(Some("v1"), t0 + hours(40)).as_deref(), Some("CHG3"));
+    assert_eq!(latest(Some("v1"), t0 + hours(9)).as_deref(), Some("CHG1"));
+    // completed_at <= at: the boundary counts.
+    assert_eq!(latest(Some("v1"), t0).as_deref(), Some("CHG1"));
+    assert_eq!(latest(Some("v1"), t0 - hours(1)), None);
+    assert_eq!(latest(Some("v9"), t0 + hours(40)), None);
+    let found = store.read(|t| t.latest_stage_deployment("netint", "auto-update", Some("v1"), t0 + hours(40))).unwrap();
+    assert_eq!(found, Some(deployments[4].clone()));
+
+    // Recording a train again replaces its row.
+    let moved = stage("CHG1", "tugboat", Some("v1"), t0 + hours(11));
+    write(&store, move |t| t.record_stage_deployment(&moved)).unwrap();
+    assert_eq!(latest(Some("v1"), t0 + hours(40)).as_deref(), Some("CHG1"));
+}
+
+#[test]
+fn stage_lookups_stay_fast_with_many_rows() {
+    let dir = data_dir();
+    let store = Store::open(dir.path()).unwrap();
+    let t0 = at("2026-01-01T00:00:00Z");
+    write(&store, move |t| {
+        (0..12_000).try_for_each(|i| {
+            let squad = format!("squad{}", i % 40);
+            let version = format!("v{}", i % 25);
+            let when = t0 + chrono::Duration::minutes(i);
+            t.record_stage_deployment(&stage(&format!("CHG{i}"), &squad, Some(&version), when))
+        })
+    })
+    .unwrap();
+    let end = t0 + chrono::Duration::days(365);
+    let started = Instant::now();
+    let found = store
+        .read(|t| {
+            let mut found = 0;
+            for i in 0..1_000 {
+                let squad = format!("squad{}", i % 40);
+                let version = format!("v{}", i % 25);
+                found += usize::from(t.latest_stage_deployment(&squad, "auto-update", Some(&version), end)?.is_some());
+                found += usize::from(t.latest_stage_deployment(&squad, "auto-update", None, end)?.is_some());
+            }
+            Ok(found)
+        })
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(found, 2_000);
+    // Indexed, 2,000 lookups take milliseconds; a scan of 12,000 rows each would take seconds.
+    assert!(elapsed < Duration::from_secs(2), "2,000 lookups took {elapsed:?}");
+}
+
+fn new_exception(policy: &str, expires_at: DateTime<Utc>) -> NewException {
+    NewException {
+        result: Outcome::Approved,
+        policy: policy.into(),
+        configuration_item: Some("containers-kubernetes".into()),
+        squad: Some("tugboat".into()),
+        service: None,
+        justification: "CIE 4321 fix".into(),
+        created_by: "chat:U1".into(),
+        created_at: at("2026-11-23T10:00:00Z"),
+        expires_at,
+    }
+}
+
+#[test]
+fn exceptions_get_fresh_ids_expire_and_are_deleted_once() {
+    let dir = data_dir();
+    let store = Store::open(dir.path()).unwrap();
+    let t0 = at("2026-11-23T10:00:00Z");
+    let hours = chrono::Duration::hours;
+    let (short, long) =
+        (new_exception("global.business_hours", t0 + hours(1)), new_exception("global.sla", t0 + hours(4)));
+    let (s, l) = (short.clone(), long.clone());
+    let created = write(&store, move |t| Ok(vec![t.insert_exception(&s)?, t.insert_exception(&l)?])).unwrap();
+    assert_eq!(created[0].id, "exc_1");
+    assert_eq!(created[1].id, "exc_2");
+    assert_eq!(created[0].policy, short.policy);
+    assert_eq!(created[0].squad.as_deref(), Some("tugboat"));
+    assert_eq!(created[0].service, None);
+    assert_eq!(created[1].expires_at, long.expires_at);
+    assert_eq!(store.read(|t| t.get_exception("exc_2")).unwrap(), Some(created[1].clone()));
+    for unknown in ["exc_3", "exc_0", "nope", "stop_1"] {
+        assert_eq!(store.read(|t| t.get_exception(unknown)).unwrap(), None, "{unknown}");
+    }
+
+    let live = |when: DateTime<Utc>| -> Vec<String> {
+        store.read(|t| t.live_exceptions(when)).unwrap().into_iter().map(|e| e.id).collect()
+    };
+    assert_eq!(live(t0), ["exc_1", "exc_2"]);
+    // expires_at > at: an exception is gone at its expiry instant.
+    assert_eq!(live(t0 + hours(1)), ["exc_2"]);
+    assert_eq!(live(t0 + hours(4)), Vec::<String>::new());
+
+    let deleted = write(&store, move |t| t.delete_exception("exc_2", "chat:U2", t0)).unwrap();
+    assert_eq!(deleted, Some(created[1].clone()));
+    assert_eq!(write(&store, move |t| t.delete_exception("exc_2", "chat:U2", t0)).unwrap(), None);
+    assert_eq!(write(&store, move |t| t.delete_exception("exc_9", "chat:U2", t0)).unwrap(), None);
+    assert_eq!(live(t0), ["exc_1"]);
+    // A deleted exception can still be looked up, for the record.
+    assert_eq!(store.read(|t| t.get_exception("exc_2")).unwrap(), Some(created[1].clone()));
+
+    let next = write(&store, move |t| t.insert_exception(&short)).unwrap();
+    assert_eq!(next.id, "exc_3");
+}
+
+#[test]
+fn meta_values_are_set_and_replaced() {
+    let dir = data_dir();
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.read(|t| t.get_meta("bootstrap_token_sha256")).unwrap(), None);
+    write(&store, |t| t.set_meta("bootstrap_token_sha256", "ab")).unwrap();
+    write(&store, |t| t.set_meta("bootstrap_token_sha256", "cd")).unwrap();
+    assert_eq!(store.read(|t| t.get_meta("bootstrap_token_sha256")).unwrap().as_deref(), Some("cd"));
+}
+
+#[test]
+fn read_connections_cannot_write() {
+    let dir = data_dir();
+    let store = Store::open(dir.path()).unwrap();
+    let error = store.read(|t| t.set_meta("k", "v")).unwrap_err();
+    assert!(matches!(&error, StoreError::Query { op: "set_meta", .. }), "{error}");
+    assert!(error.to_string().contains("readonly"), "{error}");
+    let stopped = store.read(|t| t.insert_stop("all", "m", "u", at("2026-11-23T10:00:00Z")));
+    assert!(stopped.is_err());
+    assert_eq!(store.read(|t| t.get_meta("k")).unwrap(), None);
+    assert_eq!(store.read(|t| t.active_stops()).unwrap(), []);
+}
+
+#[test]
+fn a_read_sees_one_snapshot_and_does_not_see_uncommitted_writes() {
+    let dir = data_dir();
+    let store = Store::open(dir.path()).unwrap();
+    write(&store, |t| t.set_meta("k", "1")).unwrap();
+    let writer = store.clone();
+    let (first, second) = store
+        .read(|t| {
+            let first = t.get_meta("k")?;
+            // A write committed while this read is open stays invisible to it.
+            write(&writer, |t| t.set_meta("k", "2")).unwrap();
+            Ok((first, t.get_meta("k")?))
+        })
+        .unwrap();
+    assert_eq!((first.as_deref(), second.as_deref()), (Some("1"), Some("1")));
+    assert_eq!(store.read(|t| t.get_meta("k")).unwrap().as_deref(), Some("2"));
+}
+
+#[test]
+fn many_concurrent_writers_are_batched_into_few_commits() {
+    let dir = data_dir();
+    let store = Store::open(dir.path()).unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(4).build().unwrap();
+    let before = store.stats();
+    let mut seqs = runtime.block_on(async {
+        let tasks: Vec<_> = (0..200)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .write(move |t| {
+                            t.append_audit(&NewAudit {
+                                at: at("2026-11-23T10:00:00Z"),
+                                actor: format!("task{i}"),
+                                action: "test".into(),
+                                train_id: None,
+                                detail: json!(i),
+                            })
+                        })
+                        .await
+                })
+            })
+            .collect();
+        let mut seqs = Vec::new();
+        for task in tasks {
+            seqs.push(task.await.unwrap().unwrap());
+        }
+        seqs
+    });
+    let after = store.stats();
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs.len(), 200, "every write got its own sequence number");
+    assert_eq!(after.ops - before.ops, 200);
+    let commits = after.commits - before.commits;
+    eprintln!("200 concurrent writes: {commits} commits");
+    assert!(commits < 100, "200 concurrent writes took {commits} commits");
+    assert_eq!(store.read(|t| t.audit_page(None, None, 1000)).unwrap().len(), 200);
+}
+
+#[test]
+fn every_acknowledged_write_survives_a_reopen() {
+    let dir = data_dir();
+    let t0 = at("2026-11-23T10:00:00Z");
+    {
+        let store = Store::open(dir.path()).unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+        runtime.block_on(async {
+            let writes: Vec<_> = (0..50)
+                .map(|i| {
+                    let rec = record(&format!("CHG{i}"), "production", "tugboat", "2026-11-23T10:00:00Z");
+                    store.write(move |t| {
+                        t.put_train(&rec)?;
+                        t.insert_decision(&rec.decision)?;
+                        t.append_audit(&NewAudit {
+                            at: t0,
+                            actor: "pipeline:deploy-bot".into(),
+                            action: "submit".into(),
+                            train_id: Some(rec.train.id.clone()),
+                            detail: json!({}),
+                        })
+                    })
+                })
+                .collect();
+            for w in writes {
+                w.await.unwrap();
+            }
+        });
+        runtime
+            .block_on(store.write(move |t| {
+                t.insert_stop("all", "CIE", "incident:bot", t0)?;
+                t.insert_exception(&new_exception("global.sla", t0 + chrono::Duration::hours(1)))
+            }))
+            .unwrap();
+        // Dropped here without an explicit shutdown.
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.read(|t| t.count_trains()).unwrap(), 50);
+    assert!(store.read(|t| t.get_decision("dec_CHG49")).unwrap().is_some());
+    assert_eq!(store.read(|t| t.audit_page(None, None, 100)).unwrap().len(), 50);
+    assert_eq!(store.read(|t| t.active_stops()).unwrap().len(), 1);
+    assert_eq!(store.read(|t| t.live_exceptions(t0)).unwrap().len(), 1);
+    // Counters carry on after a reopen.
+    let next = write(&store, move |t| t.insert_stop("all", "CIE", "incident:bot", t0)).unwrap();
+    assert_eq!(next.id, "stop_2");
+}
+
+#[test]
+fn reopening_applies_no_migration_twice() {
+    let dir = data_dir();
+    for round in 0..3 {
+        let store = Store::open(dir.path()).unwrap();
+        let key = format!("round{round}");
+        write(&store, move |t| t.set_meta(&key, "x")).unwrap();
+        let rounds = store
+            .read(|t| (0..=round).map(|r| t.get_meta(&format!("round{r}"))).collect::<Result<Vec<_>, _>>())
+            .unwrap();
+        assert!(rounds.iter().all(Option::is_some), "round {round}: {rounds:?}");
+        store.shutdown();
+    }
+    assert_db_file_only_in(dir.path());
+}
+
+fn assert_db_file_only_in(dir: &Path) {
+    let names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with("-wal") && !n.ends_with("-shm"))
+        .collect();
+    assert_eq!(names, ["signalbox.db"]);
+}
+
+#[test]
+fn shutdown_finishes_queued_writes_then_refuses_more() {
+    let dir = data_dir();
+    let store = Store::open(dir.path()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let queued: Vec<_> = (0..20).map(|i| store.write(move |t| t.set_meta(&format!("k{i}"), "v"))).collect();
+    store.shutdown();
+    for write in queued {
+        runtime.block_on(write).unwrap();
+    }
+    assert_eq!(runtime.block_on(store.write(|t| t.set_meta("late", "v"))), Err(StoreError::Closed));
+    assert_eq!(store.check_writable(), Err(StoreError::Closed));
+    // Reads keep working after shutdown.
+    assert_eq!(store.read(|t| t.get_meta("k19")).unwrap().as_deref(), Some("v"));
+    store.shutdown();
+}
+
+#[test]
+fn a_running_store_is_writable_and_the_probe_leaves_no_trace() {
+    let dir = data_dir();
+    let store = Store::open(dir.path()).unwrap();
+    store.check_writable().unwrap();
+    store.check_writable().unwrap();
+    assert_eq!(store.read(|t| t.get_meta("signalbox.writable_probe")).unwrap(), None);
+}
+
+#[test]
+fn errors_name_what_failed_and_write_errors_convert_into_the_callers_type() {
+    #[derive(Debug)]
+    enum ApiError {
+        Store(StoreError),
+        Conflict(String),
+    }
+    impl From<StoreError> for ApiError {
+        fn from(e: StoreError) -> ApiError {
+            ApiError::Store(e)
+        }
+    }
+    let dir = data_dir();
+    let store = Store::open(dir.path()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let conflict = runtime
+        .block_on(store.write(|t| -> Result<(), ApiError> {
+            if t.get_train("CHG1")?.is_none() {
+                return Err(ApiError::Conflict("no train `CHG1`".into()));
+            }
+            Ok(())
+        }))
+        .unwrap_err();
+    assert!(matches!(&conflict, ApiError::Conflict(m) if m == "no train `CHG1`"), "{conflict:?}");
+    store.shutdown();
+    let closed = runtime.block_on(store.write(|_| Ok::<(), ApiError>(()))).unwrap_err();
+    assert!(matches!(closed, ApiError::Store(StoreError::Closed)));
+
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let error = Store::open(&file).err().unwrap();
+    assert!(error.to_string().starts_with("cannot create the data directory `"), "{error}");
+}
