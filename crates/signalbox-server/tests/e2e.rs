@@ -1,0 +1,265 @@
+//! End-to-end: the real `signalbox` binary on a loopback port. First start and
+//! its token, the life cycle over a socket, SIGHUP reload, SIGTERM, and a
+//! `kill -9` while writes are in flight losing nothing that was acknowledged.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // tests: a panic is a failed test
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+struct Server {
+    child: Child,
+    address: String,
+    /// Lines printed on stdout before "listening" (the bootstrap token, if any).
+    banner: Vec<String>,
+}
+
+impl Server {
+    /// Starts `signalbox serve` in `dir` and waits for it to say where it listens.
+    fn start(dir: &Path, config: Option<&Path>) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_signalbox"));
+        cmd.current_dir(dir).arg("serve").arg("--listen").arg("127.0.0.1:0");
+        if let Some(config) = config {
+            cmd.arg("--config").arg(config);
+        }
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let mut banner = Vec::new();
+        loop {
+            let line = lines.next().expect("the server exited before listening").unwrap();
+            if let Some(rest) = line.strip_prefix("signalbox listening on http://") {
+                let address = rest.split_whitespace().next().unwrap().to_string();
+                // Keep draining stdout so the server never blocks on a full pipe.
+                std::thread::spawn(move || for _ in lines.by_ref() {});
+                return Server { child, address, banner };
+            }
+            banner.push(line);
+        }
+    }
+
+    fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> std::io::Result<(u16, Value)> {
+        http(&self.address, method, path, token, body)
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status().unwrap();
+        assert!(status.success());
+    }
+
+    fn wait_ready(&self) {
+        for _ in 0..200 {
+            if matches!(self.call("GET", "/readyz", None, None), Ok((200, _))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("server never became ready");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP/1.1 client: one request per connection.
+fn http(address: &str, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> std::io::Result<(u16, Value)> {
+    let mut stream = TcpStream::connect(address)?;
+    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let (head, body) = response.split_once("\r\n\r\n").ok_or(std::io::ErrorKind::UnexpectedEof)?;
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or(std::io::ErrorKind::InvalidData)?;
+    let value = serde_json::from_str(body).unwrap_or(Value::String(body.to_string()));
+    Ok((status, value))
+}
+
+fn write_config(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("signalbox.toml");
+    std::fs::write(&path, common::config_text(None)).unwrap();
+    path
+}
+
+#[test]
+fn first_start_prints_a_conductor_token_once_and_it_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), None);
+    let banner = server.banner.join("\n");
+    let token = banner.split_whitespace().find(|w| w.starts_with("sbx_")).expect("a token is printed").to_string();
+    assert!(dir.path().join("data/signalbox.db").exists(), "the store lives under ./data");
+
+    let (status, view) = server.call("POST", "/v1/trains", Some(&token), Some(&common::day_train("CHG7687021"))).unwrap();
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["decision"]["train_id"], "CHG7687021");
+    assert_eq!(view["state"], "pending", "business hours and no SLA on the defaults: {view}");
+    drop(server);
+
+    // The data directory now holds the token's digest: no new token, the old one still works.
+    let server = Server::start(dir.path(), None);
+    assert!(!server.banner.join("\n").contains("sbx_"), "the token is printed only once");
+    let (status, view) = server.call("GET", "/v1/trains/CHG7687021", Some(&token), None).unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(view["train"]["id"], "CHG7687021");
+    let db = std::fs::read(dir.path().join("data/signalbox.db")).unwrap();
+    assert!(!db.windows(token.len()).any(|w| w == token.as_bytes()), "the token itself is never stored");
+}
+
+#[test]
+fn the_life_cycle_over_a_real_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let server = Server::start(dir.path(), Some(&config));
+    let pipeline = common::token("pipeline");
+    let conductor = common::token("conductor");
+    // A window that starts now and lasts an hour, on a Saturday night in Chicago? The
+    // real clock decides, so use a train whose policies pass at any instant: stage.
+    let now = chrono::Utc::now();
+    let mut train = common::night_train("CHG1000");
+    train["environment"] = json!("stage");
+    train["planned_start"] = json!(now.to_rfc3339());
+    train["planned_end"] = json!((now + chrono::TimeDelta::hours(1)).to_rfc3339());
+    let (status, view) = server.call("POST", "/v1/trains", Some(&pipeline), Some(&train)).unwrap();
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["state"], "approved", "{view}");
+    let (status, again) = server.call("POST", "/v1/trains", Some(&pipeline), Some(&train)).unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(again["decision"]["decision_id"], view["decision"]["decision_id"], "idempotent");
+
+    let (status, stop) =
+        server.call("POST", "/v1/stops", Some(&common::token("incident")), Some(&json!({"scope": "stage", "message": "CIE 1"}))).unwrap();
+    assert_eq!(status, 201, "{stop}");
+    let (status, refused) = server.call("POST", "/v1/trains/CHG1000/start", Some(&pipeline), None).unwrap();
+    assert_eq!(status, 409, "{refused}");
+    let (status, _) = server.call("POST", "/v1/stops/start", Some(&conductor), Some(&json!({"scope": "stage"}))).unwrap();
+    assert_eq!(status, 200);
+    for (action, state) in [("start", "started"), ("complete", "completed")] {
+        let (status, v) = server.call("POST", &format!("/v1/trains/CHG1000/{action}"), Some(&pipeline), None).unwrap();
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["state"], state);
+    }
+    let (status, _) = server.call("POST", "/v1/trains/CHG1000/start", Some("wrong-token"), None).unwrap();
+    assert_eq!(status, 401);
+}
+
+#[test]
+fn sighup_reloads_and_sigterm_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let mut server = Server::start(dir.path(), Some(&config));
+    let revision = |s: &Server| s.call("GET", "/readyz", None, None).unwrap().1["policy_revision"].clone();
+    let before = revision(&server);
+
+    // An invalid file is refused on SIGHUP: the old set keeps serving.
+    std::fs::write(&config, "environments = []\n").unwrap();
+    server.signal("HUP");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(revision(&server), before);
+
+    std::fs::write(&config, common::config_text(None) + "\n# changed\n").unwrap();
+    server.signal("HUP");
+    let mut changed = false;
+    for _ in 0..100 {
+        if revision(&server) != before {
+            changed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(changed, "SIGHUP reloaded the valid file");
+
+    server.signal("TERM");
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "SIGTERM is a clean exit: {status:?}");
+    let mut stderr = String::new();
+    server.child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert!(stderr.contains("signalbox stopped"), "{stderr}");
+    assert!(!stderr.contains("token-"), "tokens never reach the logs");
+}
+
+#[test]
+fn kill_9_loses_nothing_that_was_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let server = Server::start(dir.path(), Some(&config));
+    server.wait_ready();
+    let conductor = common::token("conductor");
+    let (status, exception) = server
+        .call(
+            "POST",
+            "/v1/exceptions",
+            Some(&conductor),
+            Some(&json!({"result": "approved", "policy": "global.sla", "duration": "2h", "squad": "netint", "justification": "CIE drill"})),
+        )
+        .unwrap();
+    assert_eq!(status, 201, "{exception}");
+    let (status, stop) =
+        server.call("POST", "/v1/stops", Some(&conductor), Some(&json!({"scope": "eu-de", "message": "CIE 2"}))).unwrap();
+    assert_eq!(status, 201);
+
+    // Eight pipelines submit as fast as they can; the server is killed while they do.
+    let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let count = Arc::new(AtomicUsize::new(0));
+    let address = server.address.clone();
+    let workers: Vec<_> = (0..8)
+        .map(|w| {
+            let (acked, count, address) = (acked.clone(), count.clone(), address.clone());
+            std::thread::spawn(move || {
+                for i in 0..10_000 {
+                    let id = format!("CHG{w}{i:05}");
+                    let train = common::night_train(&id);
+                    match http(&address, "POST", "/v1/trains", Some(&common::token("pipeline")), Some(&train)) {
+                        Ok((200, view)) => {
+                            let decision = view["decision"]["decision_id"].as_str().unwrap().to_string();
+                            acked.lock().unwrap().push((id, decision));
+                            count.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Ok((status, body)) => panic!("unexpected {status}: {body}"),
+                        Err(_) => return, // the server is gone
+                    }
+                }
+            })
+        })
+        .collect();
+    while count.load(Ordering::SeqCst) < 200 {
+        std::thread::yield_now();
+    }
+    let mut server = server;
+    server.child.kill().unwrap(); // SIGKILL: no chance to flush anything
+    server.child.wait().unwrap();
+    for w in workers {
+        w.join().unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= 200);
+
+    let server = Server::start(dir.path(), Some(&config));
+    let viewer = common::token("viewer");
+    for (id, decision) in &acked {
+        let (status, view) = server.call("GET", &format!("/v1/trains/{id}"), Some(&viewer), None).unwrap();
+        assert_eq!(status, 200, "acknowledged train {id} was lost");
+        assert_eq!(view["decision"]["decision_id"].as_str(), Some(decision.as_str()), "{id}");
+        assert!(view["history"].as_array().unwrap().len() >= 2, "its audit records are there too");
+    }
+    let (_, exceptions) = server.call("GET", "/v1/exceptions", Some(&viewer), None).unwrap();
+    assert_eq!(exceptions["exceptions"][0]["id"], exception["id"]);
+    let (_, stops) = server.call("GET", "/v1/stops", Some(&viewer), None).unwrap();
+    assert_eq!(stops["stops"][0]["id"], stop["id"]);
+}
