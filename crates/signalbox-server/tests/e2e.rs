@@ -46,7 +46,13 @@ impl Server {
         }
     }
 
-    fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> std::io::Result<(u16, Value)> {
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> std::io::Result<(u16, Value)> {
         http(&self.address, method, path, token, body)
     }
 
@@ -74,7 +80,13 @@ impl Drop for Server {
 }
 
 /// A minimal HTTP/1.1 client: one request per connection.
-fn http(address: &str, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> std::io::Result<(u16, Value)> {
+fn http(
+    address: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> std::io::Result<(u16, Value)> {
     let mut stream = TcpStream::connect(address)?;
     stream.set_read_timeout(Some(Duration::from_secs(20)))?;
     let body = body.map(Value::to_string).unwrap_or_default();
@@ -106,7 +118,8 @@ fn first_start_prints_a_conductor_token_once_and_it_works() {
     let token = banner.split_whitespace().find(|w| w.starts_with("sbx_")).expect("a token is printed").to_string();
     assert!(dir.path().join("data/signalbox.db").exists(), "the store lives under ./data");
 
-    let (status, view) = server.call("POST", "/v1/trains", Some(&token), Some(&common::day_train("CHG7687021"))).unwrap();
+    let (status, view) =
+        server.call("POST", "/v1/trains", Some(&token), Some(&common::day_train("CHG7687021"))).unwrap();
     assert_eq!(status, 200, "{view}");
     assert_eq!(view["decision"]["train_id"], "CHG7687021");
     assert_eq!(view["state"], "pending", "business hours and no SLA on the defaults: {view}");
@@ -143,12 +156,19 @@ fn the_life_cycle_over_a_real_socket() {
     assert_eq!(status, 200);
     assert_eq!(again["decision"]["decision_id"], view["decision"]["decision_id"], "idempotent");
 
-    let (status, stop) =
-        server.call("POST", "/v1/stops", Some(&common::token("incident")), Some(&json!({"scope": "stage", "message": "CIE 1"}))).unwrap();
+    let (status, stop) = server
+        .call(
+            "POST",
+            "/v1/stops",
+            Some(&common::token("incident")),
+            Some(&json!({"scope": "stage", "message": "CIE 1"})),
+        )
+        .unwrap();
     assert_eq!(status, 201, "{stop}");
     let (status, refused) = server.call("POST", "/v1/trains/CHG1000/start", Some(&pipeline), None).unwrap();
     assert_eq!(status, 409, "{refused}");
-    let (status, _) = server.call("POST", "/v1/stops/start", Some(&conductor), Some(&json!({"scope": "stage"}))).unwrap();
+    let (status, _) =
+        server.call("POST", "/v1/stops/start", Some(&conductor), Some(&json!({"scope": "stage"}))).unwrap();
     assert_eq!(status, 200);
     for (action, state) in [("start", "started"), ("complete", "completed")] {
         let (status, v) = server.call("POST", &format!("/v1/trains/CHG1000/{action}"), Some(&pipeline), None).unwrap();
@@ -210,8 +230,9 @@ fn kill_9_loses_nothing_that_was_acknowledged() {
         )
         .unwrap();
     assert_eq!(status, 201, "{exception}");
-    let (status, stop) =
-        server.call("POST", "/v1/stops", Some(&conductor), Some(&json!({"scope": "eu-de", "message": "CIE 2"}))).unwrap();
+    let (status, stop) = server
+        .call("POST", "/v1/stops", Some(&conductor), Some(&json!({"scope": "eu-de", "message": "CIE 2"})))
+        .unwrap();
     assert_eq!(status, 201);
 
     // Eight pipelines submit as fast as they can; the server is killed while they do.
