@@ -240,7 +240,7 @@ mod tests {
             ("[[policy]]\npath = \"global.a\"\npriority = 1\nfile = \"missing.rego\"\n", "missing.rego"),
             ("[[policy]]\npath = \"Global.A\"\npriority = 1\nfile = \"a.rego\"\n", "Global.A"),
             ("[[policy]]\npath = \"global.a\"\npriority = 1\nfile = \"a_test.rego\"\n", "not a policy module"),
-            ("[[policy]]\npath = \"global.a\"\npriority = 1\nfile = \"a.rego\"\nprio = 3\n", "line 4"),
+            ("[[policy]]\npath = \"global.a\"\npriority = 1\nfile = \"a.rego\"\nprio = 3\n", "line 5"),
             ("[[policy]]\npath = \"global.a\"\npriority = 1\nfile = \"a.rego\"\n[[policy]]\npath = \"global.b\"\npriority = 1\nfile = \"a.rego\"\n", "priority 1"),
         ];
         for (text, needle) in cases {
