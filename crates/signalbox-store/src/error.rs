@@ -11,6 +11,8 @@ pub enum StoreError {
     CreateDir { path: String, message: String },
     #[error("cannot open the database `{path}`: {message}")]
     Open { path: String, message: String },
+    #[error("the data directory `{path}` is in use by another signalbox process")]
+    Locked { path: String },
     #[error("cannot set `{pragma}` on the database: {message}")]
     Pragma { pragma: &'static str, message: String },
     #[error("cannot migrate the database schema to version {version}: {message}")]

@@ -47,6 +47,29 @@ struct Inner {
     writer: Mutex<Option<JoinHandle<()>>>,
     counters: Arc<Counters>,
     readers: ReadPool,
+    /// Held for the store's life: one process per data directory.
+    _lock: std::fs::File,
+}
+
+/// The lock file that keeps a second process off the same data directory:
+/// group commit assumes one writer.
+pub const LOCK_FILE: &str = "signalbox.lock";
+
+fn lock_dir(dir: &Path) -> Result<std::fs::File, StoreError> {
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| StoreError::Open { path: path.display().to_string(), message: e.to_string() })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked { path: dir.display().to_string() }),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(StoreError::Open { path: path.display().to_string(), message: e.to_string() })
+        }
+    }
 }
 
 impl Store {
@@ -55,6 +78,7 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::CreateDir { path: dir.display().to_string(), message: e.to_string() })?;
+        let lock = lock_dir(dir)?;
         let path = dir.join(DB_FILE);
         let conn = schema::open_writer(&path)?;
         // Readers open after the writer so they find the WAL set up and the schema current.
@@ -73,6 +97,7 @@ impl Store {
                 writer: Mutex::new(Some(writer)),
                 counters,
                 readers: ReadPool::new(readers),
+                _lock: lock,
             }),
         })
     }

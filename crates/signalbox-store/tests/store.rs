@@ -541,8 +541,10 @@ fn assert_db_file_only_in(dir: &Path) {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| !n.ends_with("-wal") && !n.ends_with("-shm"))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
         .collect();
-    assert_eq!(names, ["signalbox.db"]);
+    assert_eq!(names, ["signalbox.db", "signalbox.lock"]);
 }
 
 #[test]
@@ -603,4 +605,17 @@ fn errors_name_what_failed_and_write_errors_convert_into_the_callers_type() {
     std::fs::write(&file, "x").unwrap();
     let error = Store::open(&file).err().unwrap();
     assert!(error.to_string().starts_with("cannot create the data directory `"), "{error}");
+}
+
+#[test]
+fn a_second_store_on_the_same_directory_is_refused_until_the_first_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Store::open(dir.path()).unwrap();
+    match Store::open(dir.path()) {
+        Err(StoreError::Locked { .. }) => {}
+        other => panic!("expected Locked, got {:?}", other.map(|_| "a store")),
+    }
+    first.shutdown();
+    drop(first);
+    Store::open(dir.path()).unwrap();
 }
