@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod chat;
 pub mod cli;
 pub mod metrics;
 pub mod policies;

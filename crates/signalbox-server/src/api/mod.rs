@@ -130,6 +130,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/stops/start", post(start_trains))
         .route("/v1/audit", get(audit))
         .route("/v1/admin/reload", post(reload))
+        .route("/v1/chat", post(chat))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -384,6 +385,32 @@ async fn audit(
     Ok(Json(service::audit_page(&app, q.train_id, q.before, limit)?).into_response())
 }
 
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ChatBody {
+    /// The chat user id, vouched for by the bridge (e.g. `U024BE7LH`).
+    user: String,
+    /// One command, e.g. `describe CHG7687021`.
+    text: String,
+}
+
+#[utoipa::path(post, path = "/v1/chat", tag = "chat", request_body = ChatBody,
+    responses((status = 200, description = "`{\"text\": \"<reply>\"}`: the reply, plain text for chat", body = Object)),
+    security(("bearer" = [])))]
+async fn chat(
+    State(app): State<AppState>,
+    who: Principal,
+    ApiJson(body): ApiJson<ChatBody>,
+) -> Result<Response, ApiError> {
+    who.require(&[Role::Chat], "the chat bridge")?;
+    let user = body.user.trim();
+    if user.is_empty() {
+        return Err(ApiError::BadRequest("`user` must name the chat user".into()));
+    }
+    let text = crate::chat::execute(&app, user, &body.text).await;
+    Ok(Json(json!({ "text": text })).into_response())
+}
+
 #[utoipa::path(post, path = "/v1/admin/reload", tag = "admin",
     responses((status = 200, description = "Old and new policy revisions", body = Object), (status = 422, description = "The new set is invalid; the old one keeps serving")),
     security(("bearer" = [])))]
@@ -431,11 +458,11 @@ async fn openapi() -> Response {
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "Signalbox", description = "Change-train approval policy engine (DESIGN section 7)"),
-    paths(submit, list_trains, get_train, train_action, reevaluate, evaluate, list_exceptions, create_exception,
+    paths(submit, list_trains, chat, get_train, train_action, reevaluate, evaluate, list_exceptions, create_exception,
         delete_exception, list_stops, create_stop, start_trains, audit, reload, healthz, readyz, metrics, openapi),
     components(schemas(Train, TrainState, signalbox_core::Decision, signalbox_core::Finding, signalbox_core::Outcome,
         signalbox_core::Stop, signalbox_core::Exception, TrainView, ExceptionRequest, ExceptionCreated, ExceptionView,
-        Started, AuditPage, ReasonBody, ReevaluateBody, EvaluateBody, StopBody, StartBody)),
+        Started, AuditPage, ChatBody, ReasonBody, ReevaluateBody, EvaluateBody, StopBody, StartBody)),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;

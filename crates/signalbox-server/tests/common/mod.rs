@@ -45,6 +45,9 @@ data_dir = "data"
     }
     text.push_str(
         r#"
+[chat]
+conductors = ["U024BE7LH"]
+
 [regions.us-south]
 timezone = "America/Chicago"
 holidays = ["2026-12-25"]

@@ -1,0 +1,108 @@
+//! `POST /v1/chat`: chat commands end to end through the router.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // tests: a panic is a failed test
+
+mod common;
+
+use axum::http::StatusCode;
+use common::*;
+use serde_json::json;
+
+const CONDUCTOR: &str = "U024BE7LH";
+
+async fn say(t: &TestApp, user: &str, text: &str) -> String {
+    let (status, body) = t.post("/v1/chat", "chat", json!({ "user": user, "text": text })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["text"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn the_patch_exception_applies_after_reevaluate_and_describe_shows_it() {
+    let t = TestApp::new();
+    t.submit(&day_train("CHG7687021")).await;
+    let reply = say(
+        &t,
+        CONDUCTOR,
+        "create exception approved global.business_hours lasting 4h for containers-kubernetes tugboat-updater auto-update because tugboat-updater was approved to deploy during US-South hours for patch updates only",
+    )
+    .await;
+    assert!(reply.contains("exc_1"), "{reply}");
+    assert!(reply.contains("reevaluate CHG7687021"), "{reply}");
+    assert_eq!(t.get("/v1/trains/CHG7687021", "viewer").await.1["state"], "pending", "not retroactive");
+
+    let reply = say(&t, CONDUCTOR, "reevaluate chg7687021").await;
+    assert!(reply.contains("CHG7687021") && reply.contains("approved"), "{reply}");
+    let view = t.get("/v1/trains/CHG7687021", "viewer").await.1;
+    assert_eq!(view["state"], "approved");
+    assert_eq!(view["decision"]["exceptions_applied"], json!(["exc_1"]));
+
+    let describe = say(&t, "U999", "describe CHG7687021").await;
+    assert!(describe.contains("CHG7687021") && describe.contains("approved"), "{describe}");
+    assert!(describe.contains("exc_1"), "describe shows the exception that applied: {describe}");
+}
+
+#[tokio::test]
+async fn only_conductors_change_things_and_every_command_is_audited() {
+    let t = TestApp::new();
+    t.submit(&day_train("CHG100")).await;
+    let reply = say(&t, "U999", "approve CHG100").await;
+    assert!(reply.contains("conductor"), "{reply}");
+    assert_eq!(t.get("/v1/trains/CHG100", "viewer").await.1["state"], "pending");
+    let oa = say(&t, "U999", "oa").await;
+    assert!(oa.contains("CHG100"), "{oa}");
+
+    let reply = say(&t, CONDUCTOR, "approve CHG100 because checked with the DB team").await;
+    assert!(reply.contains("CHG100"), "{reply}");
+    let view = t.get("/v1/trains/CHG100", "viewer").await.1;
+    assert_eq!(view["state"], "approved");
+    assert_eq!(view["history"].as_array().unwrap().last().unwrap()["actor"], "chat:U024BE7LH");
+
+    let (_, audit) = t.get("/v1/audit?limit=10", "viewer").await;
+    let commands: Vec<(String, String)> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "chat.command")
+        .map(|e| (e["detail"]["user"].as_str().unwrap().to_string(), e["detail"]["verb"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(
+        commands,
+        [("U024BE7LH".into(), "approve".into()), ("U999".into(), "oa".into()), ("U999".into(), "approve".into())]
+    );
+}
+
+#[tokio::test]
+async fn mistakes_get_replies_that_teach() {
+    let t = TestApp::new();
+    let reply = say(&t, CONDUCTOR, "create exception approved sla lasting soon because x").await;
+    assert!(reply.contains("expected a duration like 4h after \"lasting\", found \"soon\""), "{reply}");
+    let reply = say(&t, CONDUCTOR, "create exception approved global.nope lasting 1h because x").await;
+    assert!(reply.contains("global.business_hours"), "unknown paths list the known ones: {reply}");
+    let reply = say(&t, CONDUCTOR, "create exception approved sla lasting 9h because x").await;
+    assert!(reply.contains("6h"), "{reply}");
+    let reply = say(&t, CONDUCTOR, "descibe CHG1").await;
+    assert!(reply.contains("describe"), "{reply}");
+    let reply = say(&t, CONDUCTOR, "describe CHG404").await;
+    assert!(reply.contains("CHG404"), "{reply}");
+    let reply = say(&t, CONDUCTOR, "stop trains mars-1 CIE 5").await;
+    assert!(reply.contains("mars-1"), "{reply}");
+}
+
+#[tokio::test]
+async fn stop_and_start_from_chat() {
+    let t = TestApp::new();
+    let reply = say(&t, CONDUCTOR, "stop trains us-south CIE 4321: us-south ingress down").await;
+    assert!(reply.contains("stop_1"), "{reply}");
+    assert_eq!(t.submit(&night_train("CHG200")).await["state"], "pending");
+    let reply = say(&t, CONDUCTOR, "start trains us-south").await;
+    assert!(reply.contains('1'), "{reply}");
+    assert_eq!(t.get("/v1/trains/CHG200", "viewer").await.1["state"], "approved");
+}
+
+#[tokio::test]
+async fn only_the_chat_role_may_bridge() {
+    let t = TestApp::new();
+    for role in ["pipeline", "conductor", "incident", "viewer"] {
+        let (status, _) = t.post("/v1/chat", role, json!({ "user": CONDUCTOR, "text": "help" })).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{role}");
+    }
+}
