@@ -55,6 +55,21 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Talk to a server as a conductor would in chat (line editing, history).
+    Chat {
+        /// Server base URL.
+        #[arg(long, env = "SIGNALBOX_URL", default_value = "http://127.0.0.1:8080")]
+        server: String,
+        /// Bearer token: role `chat` (a bridge vouching for --user) or `conductor`.
+        #[arg(long, env = "SIGNALBOX_TOKEN", hide_env_values = true)]
+        token: String,
+        /// Chat user id to act as (with a `chat` token).
+        #[arg(long, env = "SIGNALBOX_CHAT_USER", default_value = "terminal")]
+        user: String,
+        /// Run this one command and exit, e.g. `-c oa`.
+        #[arg(short, long)]
+        command: Option<String>,
+    },
     /// Bearer tokens.
     Token {
         #[command(subcommand)]
@@ -119,6 +134,10 @@ fn main() -> ExitCode {
         }
         Command::Policy { command: PolicyCommand::Test { dir, verbose } } => {
             signalbox_server::cli::policy_test(dir, verbose)
+        }
+        Command::Chat { server, token, user, command } => {
+            signalbox_server::client::run(&signalbox_server::client::ChatOptions { server, token, user, command })
+                .map(|()| true)
         }
         Command::Token { command: TokenCommand::New { name, role } } => {
             signalbox_server::serve::token_new(&name, role).map(|()| true)

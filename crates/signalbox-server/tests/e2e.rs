@@ -284,3 +284,39 @@ fn kill_9_loses_nothing_that_was_acknowledged() {
     let (_, stops) = server.call("GET", "/v1/stops", Some(&viewer), None).unwrap();
     assert_eq!(stops["stops"][0]["id"], stop["id"]);
 }
+
+#[test]
+fn the_terminal_chat_client_runs_commands_on_a_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let server = Server::start(dir.path(), Some(&config));
+    let url = format!("http://{}", server.address);
+    let chat = |user: &str, text: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_signalbox"))
+            .args(["chat", "--server", &url, "--user", user, "-c", text])
+            .env("SIGNALBOX_TOKEN", common::token("chat"))
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, reply, err) = chat("U024BE7LH", "stop trains eu-de CIE 77: Frankfurt storage");
+    assert!(ok, "{err}");
+    assert!(reply.contains("stop_1"), "{reply}");
+    let (ok, reply, _) = chat("U999", "start trains eu-de");
+    assert!(ok);
+    assert!(reply.contains("conductor"), "not a conductor: {reply}");
+    let (_, stops) = server.call("GET", "/v1/stops", Some(&common::token("viewer")), None).unwrap();
+    assert_eq!(stops["stops"].as_array().unwrap().len(), 1);
+
+    // A wrong token is an error on stderr and a failing exit status.
+    let out = Command::new(env!("CARGO_BIN_EXE_signalbox"))
+        .args(["chat", "--server", &url, "--token", "nope", "-c", "oa"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
+}
