@@ -131,6 +131,31 @@ fn pending_oldest_first(trains: &[TrainView]) -> Vec<&TrainView> {
     pending
 }
 
+/// A notice for a conductors' channel: trains a decision has left waiting for
+/// a conductor, each with its row and its failed policies, and how to decide.
+pub fn render_pending_notice(trains: &[TrainView]) -> String {
+    let mut out = Vec::new();
+    let several = trains.len() > 1;
+    match trains {
+        [one] => out.push(format!("⏳ *{}* is waiting for a conductor:", one.train.id)),
+        _ => out.push(format!("⏳ *{} waiting for a conductor:*", count(trains.len(), "train"))),
+    }
+    let rows: Vec<Vec<String>> = trains.iter().map(|v| train_row(v, TITLE_CHARS)).collect();
+    out.push(table(&TRAIN_HEADERS, &rows));
+    for view in trains {
+        for f in sorted_findings(&view.decision.findings) {
+            let line = finding_line(f);
+            out.push(if several { line.replacen("⚠️ ", &format!("⚠️ {} ", view.train.id), 1) } else { line });
+        }
+    }
+    let id = match trains {
+        [one] => one.train.id.as_str(),
+        _ => "<id>",
+    };
+    out.push(format!("`describe {id}` says more; `approve {id}` or `reject {id} because <text>` decides."));
+    out.join("\n")
+}
+
 /// `list exceptions`: id, result, path, scope, who, time left, justification.
 pub fn render_exceptions(exceptions: &[Exception], now: DateTime<Utc>) -> String {
     if exceptions.is_empty() {

@@ -292,6 +292,16 @@ fn stop_trains() {
 }
 
 #[test]
+fn pending_notice_for_one_train() {
+    assert_snapshot!(render_pending_notice(&[held_train()]));
+}
+
+#[test]
+fn pending_notice_for_several_trains() {
+    assert_snapshot!(render_pending_notice(&[held_train(), stopped_train()]));
+}
+
+#[test]
 fn start_trains_everywhere() {
     assert_snapshot!(render_start_trains("all", 4, 1, 2));
 }

@@ -33,10 +33,10 @@ pub fn send(options: &ChatOptions, text: &str) -> Result<String> {
     let body: Value =
         response.into_body().read_json().with_context(|| format!("`{url}` answered {status} with no JSON"))?;
     if !status.is_success() {
-        let message = body["error"]["message"].as_str().unwrap_or("no message");
+        let message = body.pointer("/error/message").and_then(Value::as_str).unwrap_or("no message");
         bail!("the server answered {status}: {message}");
     }
-    Ok(body["text"].as_str().unwrap_or_default().to_string())
+    Ok(body.get("text").and_then(Value::as_str).unwrap_or_default().to_string())
 }
 
 /// Runs the interactive session, or the one command given.

@@ -2,8 +2,9 @@
 //!
 //! Names: `signalbox_http_requests_total{method,route,status}`,
 //! `signalbox_http_request_duration_seconds{method,route}`,
-//! `signalbox_decisions_total{outcome}`, `signalbox_policy_errors_total{policy}`
-//! (fail-closed findings), `signalbox_store_commits_total`, `signalbox_store_ops_total`.
+//! `signalbox_decisions_total{outcome}` (recorded decisions), `signalbox_policy_errors_total{policy}`
+//! (fail-closed findings), `signalbox_store_commits_total`, `signalbox_store_failed_commits_total`,
+//! `signalbox_store_ops_total`, `signalbox_slack_posts_total{purpose,result}`.
 
 use std::time::Instant;
 
@@ -11,12 +12,17 @@ use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use signalbox_core::Decision;
 
 /// Installs the global recorder; `None` if one is already installed (tests).
 pub fn install() -> Option<PrometheusHandle> {
-    PrometheusBuilder::new().install_recorder().ok()
+    let buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full("signalbox_http_request_duration_seconds".into()), &buckets)
+        .ok()?
+        .install_recorder()
+        .ok()
 }
 
 /// Counts a decision and any fail-closed policy errors in it.

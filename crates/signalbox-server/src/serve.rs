@@ -31,14 +31,22 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
     let data_dir =
         options.data_dir.clone().unwrap_or_else(|| first.loaded.resolve(&first.loaded.config.server.data_dir));
     let store = Store::open(&data_dir).with_context(|| format!("cannot open the store in `{}`", data_dir.display()))?;
-    let bootstrap = bootstrap_token(&store, &first).await?;
-    let runtime = Runtime::load(config_path.as_deref(), bootstrap.as_ref())?;
-    let listen = options.listen.clone().unwrap_or_else(|| runtime.loaded.config.server.listen.clone());
-    let revision = runtime.evaluator.revision().to_string();
-    let state = AppState::new(store.clone(), runtime, config_path, bootstrap, crate::metrics::install());
-
+    // Bind before making a bootstrap token, so a token is never printed by a server that cannot start.
+    let listen = options.listen.clone().unwrap_or_else(|| first.loaded.config.server.listen.clone());
     let listener =
         tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on `{listen}`"))?;
+    let bootstrap = bootstrap_token(&store, &first).await?;
+    let runtime = Runtime::load(config_path.as_deref(), bootstrap.as_ref())?;
+    let revision = runtime.evaluator.revision().to_string();
+    let state = AppState::new(store.clone(), runtime, config_path, bootstrap, crate::metrics::install());
+    let slack = crate::slack::Slack::from_env();
+    tracing::info!(
+        receives = slack.receives(),
+        posts = slack.posts(),
+        "Slack transport (secrets from the environment)"
+    );
+    state.set_slack(Some(slack));
+
     let address = listener.local_addr()?;
     tracing::info!(%address, data_dir = %data_dir.display(), policy_revision = %revision, ready_ms = started.elapsed().as_millis() as u64, "signalbox is ready");
     println!("signalbox listening on http://{address} (data in {})", data_dir.display());
@@ -95,10 +103,8 @@ async fn reload_on_sighup(state: AppState) {
             return;
         };
         while hangups.recv().await.is_some() {
-            match crate::service::reload(&state, "signal:SIGHUP".into()).await {
-                Ok(result) => tracing::info!(%result, "reloaded on SIGHUP"),
-                Err(e) => tracing::error!(error = %e, "reload refused; the previous configuration keeps serving"),
-            }
+            // `reload` logs its own outcome.
+            let _ = crate::service::reload(&state, "signal:SIGHUP".into()).await;
         }
     }
     #[cfg(not(unix))]

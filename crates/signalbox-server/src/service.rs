@@ -2,6 +2,7 @@
 //! `store.write` closure that makes the change and appends its audit record:
 //! both commit together, and the caller hears of it only after the commit.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -13,6 +14,7 @@ use signalbox_store::{AuditRecord, NewAudit, NewException, TrainFilter, TrainRec
 
 use crate::api::error::ApiError;
 use crate::api::AppState;
+use crate::notify::{self, Notice};
 use crate::runtime::Runtime;
 
 /// The train view: what submit and `GET /v1/trains/{id}` return.
@@ -47,11 +49,26 @@ struct Round<'a, 't> {
     exceptions: Vec<Exception>,
     at: DateTime<Utc>,
     actor: &'a str,
+    /// Trains this round left pending, announced once the round has committed.
+    left_pending: RefCell<Vec<TrainRecord>>,
 }
 
 impl<'a, 't> Round<'a, 't> {
     fn new(tx: &'a Tx<'t>, runtime: &'a Runtime, at: DateTime<Utc>, actor: &'a str) -> Result<Self, ApiError> {
-        Ok(Round { tx, runtime, stops: tx.active_stops()?, exceptions: tx.live_exceptions(at)?, at, actor })
+        Ok(Round {
+            tx,
+            runtime,
+            stops: tx.active_stops()?,
+            exceptions: tx.live_exceptions(at)?,
+            at,
+            actor,
+            left_pending: RefCell::default(),
+        })
+    }
+
+    /// The trains this round's decisions left waiting for a conductor.
+    fn left_pending(self) -> Vec<TrainRecord> {
+        self.left_pending.into_inner()
     }
 
     /// Decides `train` against what the store holds; also says whether it is held.
@@ -66,7 +83,6 @@ impl<'a, 't> Round<'a, 't> {
         };
         let decision =
             self.runtime.evaluator.decide(train, context, self.at, new_decision_id(), self.actor.to_string());
-        crate::metrics::record_decision(&decision);
         Ok((decision, hold.is_some()))
     }
 
@@ -82,8 +98,12 @@ impl<'a, 't> Round<'a, 't> {
         };
         self.tx.put_train(&record)?;
         self.tx.insert_decision(&record.decision)?;
+        crate::metrics::record_decision(&record.decision);
         let detail = json!({ "state": record.state, "decision": record.decision });
         audit(self.tx, self.at, self.actor, action, Some(&record.train.id), detail)?;
+        if record.state == TrainState::Pending && record.decision.outcome == Outcome::Manual {
+            self.left_pending.borrow_mut().push(record.clone());
+        }
         Ok(record)
     }
 }
@@ -129,11 +149,12 @@ pub async fn submit(app: &AppState, actor: String, train: Train) -> Result<Train
     let runtime = app.runtime();
     train.validate(runtime.evaluator.config()).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let at = app.now();
-    app.store
+    let (view, pending) = app
+        .store
         .write(move |tx| {
             let existing = tx.get_train(&train.id)?;
             match existing {
-                Some(record) if record.train == train => view(tx, record),
+                Some(record) if record.train == train => Ok((view(tx, record)?, Vec::new())),
                 Some(record) if record.state != TrainState::Pending => Err(ApiError::Conflict(format!(
                     "train `{}` is {}; its body can change only while it is pending",
                     record.train.id, record.state
@@ -144,16 +165,15 @@ pub async fn submit(app: &AppState, actor: String, train: Train) -> Result<Train
                         None => (at, "submit"),
                     };
                     audit(tx, at, &actor, action, Some(&train.id), json!({ "train": train }))?;
-                    let record = Round::new(tx, &runtime, at, &actor)?.record(
-                        train,
-                        created_at,
-                        &format!("{action}.decision"),
-                    )?;
-                    view(tx, record)
+                    let round = Round::new(tx, &runtime, at, &actor)?;
+                    let record = round.record(train, created_at, &format!("{action}.decision"))?;
+                    Ok((view(tx, record)?, round.left_pending()))
                 }
             }
         })
-        .await
+        .await?;
+    notify::announce(app, vec![Notice::Pending(pending)]);
+    Ok(view)
 }
 
 pub fn get_train(app: &AppState, id: &str) -> Result<TrainView, ApiError> {
@@ -210,7 +230,8 @@ pub async fn act(app: &AppState, actor: String, id: &str, action: Action) -> Res
     let id = train_id(id)?;
     let runtime = app.runtime();
     let at = app.now();
-    app.store
+    let (view, pending) = app
+        .store
         .write(move |tx| {
             let mut record = get_record(tx, &id)?;
             if !action.allowed_from().contains(&record.state) {
@@ -238,16 +259,18 @@ pub async fn act(app: &AppState, actor: String, id: &str, action: Action) -> Res
                 Action::Hold { reason } => {
                     tx.set_hold(&Hold { train_id: id.clone(), by: actor.clone(), reason: reason.clone(), at })?;
                     audit(tx, at, &actor, "hold", Some(&id), detail(json!({ "reason": reason })))?;
-                    let r = Round::new(tx, &runtime, at, &actor)?.record(record.train, record.created_at, "hold.decision")?;
-                    return view(tx, r);
+                    let round = Round::new(tx, &runtime, at, &actor)?;
+                    let r = round.record(record.train, record.created_at, "hold.decision")?;
+                    return Ok((view(tx, r)?, round.left_pending()));
                 }
                 Action::Release => {
                     if tx.clear_hold(&id)?.is_none() {
                         return Err(ApiError::Conflict(format!("train `{id}` is not on hold")));
                     }
                     audit(tx, at, &actor, "release", Some(&id), detail(json!({})))?;
-                    let r = Round::new(tx, &runtime, at, &actor)?.record(record.train, record.created_at, "release.decision")?;
-                    return view(tx, r);
+                    let round = Round::new(tx, &runtime, at, &actor)?;
+                    let r = round.record(record.train, record.created_at, "release.decision")?;
+                    return Ok((view(tx, r)?, round.left_pending()));
                 }
                 Action::Start => {
                     let stops = tx.active_stops()?;
@@ -280,9 +303,11 @@ pub async fn act(app: &AppState, actor: String, id: &str, action: Action) -> Res
             }
             record.updated_at = at;
             tx.put_train(&record)?;
-            view(tx, record)
+            Ok((view(tx, record)?, Vec::new()))
         })
-        .await
+        .await?;
+    notify::announce(app, vec![Notice::Pending(pending)]);
+    Ok(view)
 }
 
 /// One train's result in a re-evaluation.
@@ -303,7 +328,8 @@ pub async fn reevaluate(app: &AppState, actor: String, ids: Vec<String>) -> Resu
     }
     let runtime = app.runtime();
     let at = app.now();
-    app.store
+    let (results, pending) = app
+        .store
         .write(move |tx| {
             let round = Round::new(tx, &runtime, at, &actor)?;
             let mut results = Vec::new();
@@ -336,9 +362,11 @@ pub async fn reevaluate(app: &AppState, actor: String, ids: Vec<String>) -> Resu
                     }
                 }
             }
-            Ok(results)
+            Ok::<_, ApiError>((results, round.left_pending()))
         })
-        .await
+        .await?;
+    notify::announce(app, vec![Notice::Pending(pending)]);
+    Ok(results)
 }
 
 /// The dry run: what would be decided at `at` with today's state. Stores nothing.
@@ -500,13 +528,16 @@ pub async fn create_stop(app: &AppState, actor: String, scope: String, message: 
         return Err(ApiError::BadRequest("`message` is required: say why trains are stopped".into()));
     }
     let at = app.now();
-    app.store
+    let stop = app
+        .store
         .write(move |tx| {
             let stop = tx.insert_stop(&scope, &message, &actor, at)?;
             audit(tx, at, &actor, "stop", None, json!({ "stop": stop }))?;
-            Ok(stop)
+            Ok::<_, ApiError>(stop)
         })
-        .await
+        .await?;
+    notify::announce(app, vec![Notice::Stopped(stop.clone())]);
+    Ok(stop)
 }
 
 pub fn list_stops(app: &AppState) -> Result<Vec<Stop>, ApiError> {
@@ -527,7 +558,9 @@ pub async fn start_trains(app: &AppState, actor: String, scope: String) -> Resul
     let runtime = app.runtime();
     check_scope(&runtime, &scope)?;
     let at = app.now();
-    app.store
+    let notice = (scope.clone(), actor.clone());
+    let (started, pending) = app
+        .store
         .write(move |tx| {
             let lifted = tx.lift_stops(&scope, &actor, at)?;
             let mut started = Started { lifted: lifted.iter().map(|s| s.id.clone()).collect(), ..Started::default() };
@@ -543,9 +576,12 @@ pub async fn start_trains(app: &AppState, actor: String, scope: String) -> Resul
                     _ => started.pending += 1,
                 }
             }
-            Ok(started)
+            Ok::<_, ApiError>((started, round.left_pending()))
         })
-        .await
+        .await?;
+    let (scope, actor) = notice;
+    notify::announce(app, vec![Notice::Started { scope, actor, started: started.clone() }, Notice::Pending(pending)]);
+    Ok(started)
 }
 
 /// A page of the audit log, newest first.
@@ -577,14 +613,25 @@ pub fn audit_page(
 
 /// Reload: the new configuration and policies are checked as a set before they serve.
 pub async fn reload(app: &AppState, actor: String) -> Result<serde_json::Value, ApiError> {
-    let runtime =
-        Runtime::load(app.config_path(), app.bootstrap_token()).map_err(|e| ApiError::Invalid(format!("{e:#}")))?;
+    let runtime = match Runtime::load(app.config_path(), app.bootstrap_token()) {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), %actor, "reload refused; the previous configuration keeps serving");
+            return Err(ApiError::Invalid(format!("{e:#}")));
+        }
+    };
+    let current = app.runtime();
+    let (old_server, new_server) = (&current.loaded.config.server, &runtime.loaded.config.server);
+    if old_server.listen != new_server.listen || old_server.data_dir != new_server.data_dir {
+        tracing::warn!("`server.listen` and `server.data_dir` changes take effect only at the next start");
+    }
     let revision = runtime.evaluator.revision().to_string();
-    let old = app.runtime().evaluator.revision().to_string();
+    let old = current.evaluator.revision().to_string();
     let at = app.now();
     let detail = json!({ "old_revision": old, "new_revision": revision });
     let reply = detail.clone();
     app.store.write(move |tx| audit(tx, at, &actor, "reload", None, detail)).await?;
     app.swap_runtime(Arc::new(runtime));
+    tracing::info!(%reply, "reloaded configuration and policies");
     Ok(reply)
 }

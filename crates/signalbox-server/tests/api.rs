@@ -449,3 +449,33 @@ async fn list_filters_by_state_environment_and_squad() {
     let (_, v) = t.get("/v1/trains?squad=tugboat-updater", "viewer").await;
     assert_eq!(v["trains"].as_array().unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn errors_below_the_handlers_keep_the_json_shape() {
+    let t = TestApp::new();
+    let (status, v) = t.call(Method::DELETE, "/v1/trains", Some("viewer"), None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(v["error"]["code"], "method_not_allowed", "{v}");
+    let big = format!("{{\"reason\": \"{}\"}}", "x".repeat(1_100_000));
+    let (status, v) = t.call_raw(Method::POST, "/v1/trains/CHG1/approve", Some("conductor"), Some(big)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(v["error"]["code"], "too_large", "{v}");
+}
+
+#[tokio::test]
+async fn the_role_is_checked_before_the_body() {
+    let t = TestApp::new();
+    t.submit(&day_train("CHG950")).await;
+    let (status, v) = t.post("/v1/trains/CHG950/reject", "pipeline", json!({})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{v}");
+}
+
+#[tokio::test]
+async fn metrics_count_recorded_decisions_and_store_commits() {
+    let t = TestApp::new();
+    t.submit(&night_train("CHG960")).await;
+    // A dry run is not a recorded decision.
+    t.post("/v1/evaluate", "viewer", json!({ "train": night_train("CHG961") })).await;
+    let stats = t.state.store.stats();
+    assert!(stats.commits >= 1 && stats.ops >= stats.commits, "{stats:?}");
+}

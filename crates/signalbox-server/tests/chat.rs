@@ -99,10 +99,22 @@ async fn stop_and_start_from_chat() {
 }
 
 #[tokio::test]
-async fn only_the_chat_role_may_bridge() {
+async fn only_a_bridge_or_a_conductor_may_chat() {
     let t = TestApp::new();
-    for role in ["pipeline", "conductor", "incident", "viewer"] {
+    for role in ["pipeline", "incident", "viewer"] {
         let (status, _) = t.post("/v1/chat", role, json!({ "user": CONDUCTOR, "text": "help" })).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{role}");
     }
+}
+
+#[tokio::test]
+async fn a_conductor_token_speaks_for_itself_as_a_conductor() {
+    let t = TestApp::new();
+    t.submit(&day_train("CHG300")).await;
+    let (status, body) =
+        t.post("/v1/chat", "conductor", json!({ "user": "someone-else", "text": "approve CHG300 because ok" })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let view = t.get("/v1/trains/CHG300", "viewer").await.1;
+    assert_eq!(view["state"], "approved");
+    assert_eq!(view["history"].as_array().unwrap().last().unwrap()["actor"], "chat:token:conductor-bot");
 }

@@ -8,7 +8,7 @@ use std::path::{Path as FsPath, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -50,6 +50,8 @@ struct Inner {
     metrics: Option<PrometheusHandle>,
     /// Tests may pin the clock; the server uses the system clock.
     fixed_now: Option<Mutex<DateTime<Utc>>>,
+    /// The Slack transport's secrets and memory; `None` until start-up sets it.
+    slack: ArcSwapOption<crate::slack::Slack>,
 }
 
 impl AppState {
@@ -68,6 +70,7 @@ impl AppState {
                 bootstrap,
                 metrics,
                 fixed_now: None,
+                slack: ArcSwapOption::empty(),
             }),
         }
     }
@@ -80,6 +83,7 @@ impl AppState {
             bootstrap: self.inner.bootstrap.clone(),
             metrics: self.inner.metrics.clone(),
             fixed_now: Some(Mutex::new(now)),
+            slack: ArcSwapOption::new(self.inner.slack.load_full()),
         };
         AppState { store: self.store, inner: Arc::new(inner) }
     }
@@ -113,6 +117,15 @@ impl AppState {
     pub fn bootstrap_token(&self) -> Option<&TokenEntry> {
         self.inner.bootstrap.as_ref()
     }
+
+    /// Sets (or clears) the Slack transport: its secrets and its memory of recent events.
+    pub fn set_slack(&self, slack: Option<crate::slack::Slack>) {
+        self.inner.slack.store(slack.map(Arc::new));
+    }
+
+    pub fn slack(&self) -> Option<Arc<crate::slack::Slack>> {
+        self.inner.slack.load_full()
+    }
 }
 
 /// The whole router, with limits, request ids and tracing.
@@ -131,18 +144,60 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/audit", get(audit))
         .route("/v1/admin/reload", post(reload))
         .route("/v1/chat", post(chat))
+        // Authenticated by Slack's request signature, not by a bearer token.
+        .route("/slack/events", post(crate::slack::events))
+        .route("/slack/commands", post(crate::slack::commands))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
         .fallback(not_found)
         .with_state(state)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
+        .layer(axum::middleware::from_fn(json_errors))
         .layer(axum::middleware::from_fn(crate::metrics::track))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(TraceLayer::new_for_http().make_span_with(crate::metrics::request_span))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(crate::metrics::request_span)
+                .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed("this route does not take that method; see /openapi.json".into())
+}
+
+/// Every error leaves in the `{"error": {...}}` shape, including those made
+/// below the handlers (a timed-out request, a body over the limit).
+async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let response = next.run(req).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let error = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge("request body is over the 1 MiB limit".into()),
+        StatusCode::SERVICE_UNAVAILABLE => {
+            ApiError::Unavailable(format!("the request took longer than {} s", REQUEST_TIMEOUT.as_secs()))
+        }
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed("this route does not take that method".into()),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::BadRequest("the body must be JSON".into()),
+        other if other.is_client_error() => {
+            ApiError::BadRequest(other.canonical_reason().unwrap_or("bad request").to_string())
+        }
+        other => ApiError::Internal(format!("{other} from a layer below the handlers")),
+    };
+    let mut out = error.into_response();
+    *out.status_mut() = status;
+    out
 }
 
 async fn not_found() -> ApiError {
@@ -229,27 +284,32 @@ async fn train_action(
     Path((id, action)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let body: ReasonBody =
-        if body.iter().all(u8::is_ascii_whitespace) { ReasonBody::default() } else { json::parse(&body)? };
-    let reason = body.reason.map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
-    let required = |what: &str| {
-        reason.clone().ok_or_else(|| ApiError::BadRequest(format!("`reason` is required to {what} a train")))
-    };
-    let (roles, action): (&[Role], Action) = match action.as_str() {
-        "approve" => (&[Role::Conductor], Action::Approve { reason: reason.clone() }),
-        "reject" => (&[Role::Conductor], Action::Reject { reason: required("reject")? }),
-        "hold" => (&[Role::Conductor], Action::Hold { reason: required("hold")? }),
-        "release" => (&[Role::Conductor], Action::Release),
-        "start" => (&[Role::Pipeline], Action::Start),
-        "complete" => (&[Role::Pipeline], Action::Complete),
-        "abort" => (&[Role::Pipeline], Action::Abort { reason: reason.clone() }),
+    let roles: &[Role] = match action.as_str() {
+        "approve" | "reject" | "hold" | "release" => &[Role::Conductor],
+        "start" | "complete" | "abort" => &[Role::Pipeline],
         other => {
             return Err(ApiError::NotFound(format!(
                 "no action `{other}`; train actions are approve, reject, hold, release, start, complete, abort"
             )))
         }
     };
-    who.require(roles, &format!("`{}`", action.name()))?;
+    // Who may do it is checked before what was sent.
+    who.require(roles, &format!("`{action}`"))?;
+    let body: ReasonBody =
+        if body.iter().all(u8::is_ascii_whitespace) { ReasonBody::default() } else { json::parse(&body)? };
+    let reason = body.reason.map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
+    let required = |what: &str| {
+        reason.clone().ok_or_else(|| ApiError::BadRequest(format!("`reason` is required to {what} a train")))
+    };
+    let action = match action.as_str() {
+        "approve" => Action::Approve { reason },
+        "reject" => Action::Reject { reason: required("reject")? },
+        "hold" => Action::Hold { reason: required("hold")? },
+        "release" => Action::Release,
+        "start" => Action::Start,
+        "complete" => Action::Complete,
+        _ => Action::Abort { reason },
+    };
     Ok(Json(service::act(&app, who.actor(), &id, action).await?).into_response())
 }
 
@@ -402,12 +462,17 @@ async fn chat(
     who: Principal,
     ApiJson(body): ApiJson<ChatBody>,
 ) -> Result<Response, ApiError> {
-    who.require(&[Role::Chat], "the chat bridge")?;
-    let user = body.user.trim();
+    who.require(&[Role::Chat, Role::Conductor], "the chat bridge")?;
+    // A bridge (role chat) vouches for its user; a conductor token speaks for
+    // itself, whatever `user` says, and is a conductor.
+    let (user, conductor) = match who.role {
+        Role::Conductor => (format!("token:{}", who.name), true),
+        _ => (body.user.trim().to_string(), false),
+    };
     if user.is_empty() {
         return Err(ApiError::BadRequest("`user` must name the chat user".into()));
     }
-    let text = crate::chat::execute(&app, user, &body.text).await;
+    let text = crate::chat::execute_as(&app, &user, &body.text, conductor).await;
     Ok(Json(json!({ "text": text })).into_response())
 }
 
@@ -444,6 +509,10 @@ async fn readyz(State(app): State<AppState>) -> Response {
 
 #[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus text format")))]
 async fn metrics(State(app): State<AppState>) -> Response {
+    let stats = app.store.stats();
+    metrics::counter!("signalbox_store_commits_total").absolute(stats.commits);
+    metrics::counter!("signalbox_store_failed_commits_total").absolute(stats.failed_commits);
+    metrics::counter!("signalbox_store_ops_total").absolute(stats.ops);
     match &app.inner.metrics {
         Some(handle) => handle.render().into_response(),
         None => (StatusCode::OK, String::new()).into_response(),
@@ -459,7 +528,8 @@ async fn openapi() -> Response {
 #[openapi(
     info(title = "Signalbox", description = "Change-train approval policy engine (DESIGN section 7)"),
     paths(submit, list_trains, chat, get_train, train_action, reevaluate, evaluate, list_exceptions, create_exception,
-        delete_exception, list_stops, create_stop, start_trains, audit, reload, healthz, readyz, metrics, openapi),
+        delete_exception, list_stops, create_stop, start_trains, audit, reload, healthz, readyz, metrics, openapi,
+        crate::slack::events, crate::slack::commands),
     components(schemas(Train, TrainState, signalbox_core::Decision, signalbox_core::Finding, signalbox_core::Outcome,
         signalbox_core::Stop, signalbox_core::Exception, TrainView, ExceptionRequest, ExceptionCreated, ExceptionView,
         Started, AuditPage, ChatBody, ReasonBody, ReevaluateBody, EvaluateBody, StopBody, StartBody)),
