@@ -77,13 +77,29 @@ pub fn summary(outcome: Outcome, findings: &[Finding]) -> String {
     if findings.is_empty() {
         return format!("{outcome} => all policies passed");
     }
-    let parts: Vec<String> = findings.iter().map(|f| format!("{}: {}", f.policy, f.message)).collect();
-    format!("{outcome} => {}", parts.join("; "))
+    let outcome = outcome.as_str();
+    let length: usize = findings.iter().map(|f| f.policy.len() + f.message.len() + 4).sum();
+    let mut text = String::with_capacity(outcome.len() + 4 + length);
+    text.push_str(outcome);
+    text.push_str(" => ");
+    for (i, f) in findings.iter().enumerate() {
+        if i > 0 {
+            text.push_str("; ");
+        }
+        text.push_str(&f.policy);
+        text.push_str(": ");
+        text.push_str(&f.message);
+    }
+    text
 }
 
 /// Makes text safe inside a summary: `; ` separates findings, so it is written `, `;
 /// line breaks become spaces so a summary stays one line.
 pub fn sanitize_message(text: &str) -> String {
+    // Most messages have nothing to rewrite.
+    if !text.contains(['\n', '\r', ';']) {
+        return text.to_string();
+    }
     let one_line: String = text.chars().map(|c| if c == '\n' || c == '\r' { ' ' } else { c }).collect();
     let mut out = one_line.replace("; ", ", ");
     while out.contains("; ") {

@@ -1,11 +1,17 @@
 //! Evaluation: a train, its state and an instant in; findings and a decision out.
 //!
 //! The Rego engine is prepared once per policy set and configuration (parsed,
-//! checked, data loaded, warmed by one evaluation) and cloned for each decision.
-//! Anything that goes wrong inside a policy becomes a `manual` finding for that
-//! policy: there is no path from an error to `approved`.
+//! checked, data loaded, warmed by one evaluation). Policies whose modules were
+//! audited for it are also compiled for regorus' RVM (see `fast_path.rs`), and a
+//! decision runs them on a pooled VM; every other policy, and every policy the
+//! VM does not answer cleanly, is evaluated by the interpreter on a clone of the
+//! prepared engine, as it always was. Anything that goes wrong inside a policy
+//! becomes a `manual` finding for that policy: there is no path from an error to
+//! `approved`.
 
+use std::collections::BTreeMap;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use regorus::utils::limits::ExecutionTimerConfig;
@@ -16,6 +22,7 @@ use sha2::{Digest, Sha256};
 use crate::calendar::business_intervals;
 use crate::config::Config;
 use crate::decision::{overall_outcome, sanitize_message, summary, Decision, Finding, Outcome};
+use crate::fast_path::FastPath;
 use crate::policy::{PolicyEntry, PolicyError, PolicySet};
 use crate::state::{Exception, TrainContext};
 use crate::time::{rfc3339, unix_ms};
@@ -30,6 +37,8 @@ pub struct Evaluator {
     limited_to: Vec<Option<Vec<String>>>,
     engine: Engine,
     revision: String,
+    /// The policies compiled for the RVM, if any (shared by clones).
+    fast: Option<Arc<FastPath>>,
 }
 
 /// What the policies say about a train at an instant, before it gets an id.
@@ -42,6 +51,7 @@ pub struct Evaluation {
 }
 
 /// What one policy's rule gave.
+#[derive(Debug, Clone, PartialEq)]
 enum RuleResult {
     Pass,
     Finding { outcome: Outcome, message: String },
@@ -61,30 +71,46 @@ impl Evaluator {
                 .add_policy(module.path.clone(), module.text.clone())
                 .map_err(|e| PolicyError::Rego { file: module.path.clone(), message: e.to_string() })?;
         }
+        // Package paths of the modules, in the order they were added (for the fast path's checks).
+        let packages: Vec<Vec<String>> = engine
+            .get_policy_package_components()
+            .map(|rows| rows.into_iter().map(|row| row.components).collect())
+            .unwrap_or_default();
+        let data = Value::from(json!({ "signalbox": { "config": config_data(&config) } }));
         engine
-            .add_data(Value::from(json!({ "signalbox": { "config": config_data(&config) } })))
+            .add_data(data.clone())
             .map_err(|e| PolicyError::Check { path: "data".into(), message: e.to_string() })?;
-        engine.set_execution_timer_config(ExecutionTimerConfig {
+        let timer = ExecutionTimerConfig {
             limit: config.policies.evaluation_timeout,
             check_interval: NonZeroU32::MIN.saturating_add(31),
-        });
+        };
+        engine.set_execution_timer_config(timer);
         let revision = revision(&policies, &config);
-        let mut evaluator = Evaluator { policies, config, limited_to, engine, revision };
-        evaluator.warm_up()?;
+        let mut evaluator = Evaluator { policies, config, limited_to, engine, revision, fast: None };
+        let sample = evaluator.warm_up()?;
+        // The fast path must agree with the interpreter on the sample, or it is not used at all.
+        evaluator.fast = FastPath::prepare(&evaluator.policies, &packages, &data, timer)
+            .filter(|fast| fast_path_agrees(fast, &sample))
+            .map(Arc::new);
         Ok(evaluator)
     }
 
-    /// Runs every policy once on a sample train; the warmed engine is what later clones start from.
-    fn warm_up(&mut self) -> Result<(), PolicyError> {
+    /// Runs every policy once on a sample train; the warmed engine is what later
+    /// clones start from. Returns the sample input and what each policy gave.
+    fn warm_up(&mut self) -> Result<(Value, Vec<Value>), PolicyError> {
         let sample = sample_train(&self.config);
-        let input = build_input(&sample, TrainContext::default(), sample.planned_start, &self.config);
-        self.engine.set_input(Value::from(input));
+        let input = Value::from(build_input(&sample, TrainContext::default(), sample.planned_start, &self.config));
+        self.engine.set_input(input.clone());
+        let mut results = Vec::new();
         for entry in self.policies.entries() {
-            if let RuleResult::Error(message) = eval_entry(&mut self.engine, entry) {
-                return Err(PolicyError::Check { path: entry.path.clone(), message });
+            let refuse = |message| PolicyError::Check { path: entry.path.clone(), message };
+            let value = self.engine.eval_rule(entry.rule()).map_err(|e| refuse(e.to_string()))?;
+            if let RuleResult::Error(message) = read_finding(&value) {
+                return Err(refuse(message));
             }
+            results.push(value);
         }
-        Ok(())
+        Ok((input, results))
     }
 
     pub fn policies(&self) -> &PolicySet {
@@ -101,16 +127,89 @@ impl Evaluator {
     }
 
     /// Evaluates every applicable policy in priority order and applies exceptions.
+    ///
+    /// Compiled policies run on the RVM; the others, and any the RVM does not
+    /// answer with a pass or a well-formed finding (an error, a time-out, a
+    /// malformed value), are evaluated by the interpreter, so the result is what
+    /// [`Evaluator::evaluate_interpreted`] gives.
     pub fn evaluate(&self, train: &Train, state: TrainContext<'_>, at: DateTime<Utc>) -> Evaluation {
+        let Some(fast) = &self.fast else {
+            return self.evaluate_interpreted(train, state, at);
+        };
+        let input = input_value(train, state, at, &self.config);
+        let answered = fast.run(input.clone(), self.applicable_in(&train.environment));
+        let mut results: Vec<Slot> = self
+            .applicable_in(&train.environment)
+            .zip(answered)
+            .map(|(applies, answer)| match (applies, answer.as_ref().map(read_finding)) {
+                (false, _) => Slot::Skip,
+                // No answer, or a malformed value: the interpreter decides (and reports).
+                (true, None | Some(RuleResult::Error(_))) => Slot::Pending,
+                (true, Some(result)) => Slot::Done(result),
+            })
+            .collect();
+        let mut engine: Option<Engine> = None;
+        for (slot, entry) in results.iter_mut().zip(self.policies.entries()) {
+            if *slot == Slot::Pending {
+                let engine = engine.get_or_insert_with(|| {
+                    let mut engine = self.engine.clone();
+                    engine.set_input(input.clone());
+                    engine
+                });
+                *slot = Slot::Done(eval_entry(engine, entry));
+            }
+        }
+        self.assemble(train, state, at, results)
+    }
+
+    /// Evaluates with the interpreter alone: a clone of the prepared engine, one
+    /// rule per applicable policy. This is the reference the fast path must match;
+    /// it is public for tests and benchmarks, not for callers.
+    #[doc(hidden)]
+    pub fn evaluate_interpreted(&self, train: &Train, state: TrainContext<'_>, at: DateTime<Utc>) -> Evaluation {
         let mut engine = self.engine.clone();
         engine.set_input(Value::from(build_input(train, state, at, &self.config)));
+        let results = self
+            .applicable_in(&train.environment)
+            .zip(self.policies.entries())
+            .map(|(applies, entry)| if applies { Slot::Done(eval_entry(&mut engine, entry)) } else { Slot::Skip })
+            .collect();
+        self.assemble(train, state, at, results)
+    }
+
+    /// Paths of the policies that run on the RVM (for tests and benchmarks).
+    #[doc(hidden)]
+    pub fn fast_path_policies(&self) -> Vec<&str> {
+        self.fast.as_ref().map(|f| f.compiled(self.policies.entries())).unwrap_or_default()
+    }
+
+    /// Caps the instructions one policy may run on the RVM, shared by every
+    /// clone of this evaluator. Only tests lower it, to force the fallback.
+    #[doc(hidden)]
+    pub fn set_fast_path_instruction_limit(&self, limit: usize) {
+        if let Some(fast) = &self.fast {
+            fast.set_max_instructions(limit);
+        }
+    }
+
+    /// Whether each entry applies in `environment` (priority order).
+    fn applicable_in<'a>(&'a self, environment: &'a str) -> impl Iterator<Item = bool> + 'a {
+        self.limited_to
+            .iter()
+            .map(move |limited_to| limited_to.as_ref().is_none_or(|envs| envs.iter().any(|e| e == environment)))
+    }
+
+    /// Turns each policy's result into findings, applying exceptions.
+    fn assemble(&self, train: &Train, state: TrainContext<'_>, at: DateTime<Utc>, results: Vec<Slot>) -> Evaluation {
         let mut findings = Vec::new();
         let mut exceptions_applied = Vec::new();
-        for (entry, limited_to) in self.policies.entries().iter().zip(&self.limited_to) {
-            if limited_to.as_ref().is_some_and(|envs| !envs.contains(&train.environment)) {
-                continue;
-            }
-            let result = eval_entry(&mut engine, entry);
+        for (entry, slot) in self.policies.entries().iter().zip(results) {
+            let result = match slot {
+                Slot::Skip => continue,
+                Slot::Done(result) => result,
+                // Not reachable: every applicable slot is filled. Fail closed all the same.
+                Slot::Pending => RuleResult::Error("the policy was not evaluated".into()),
+            };
             let exception =
                 if entry.exceptions { self.matching_exception(entry, train, state.exceptions, at) } else { None };
             let finding = |outcome, message: String, exception_id| Finding {
@@ -180,6 +279,26 @@ impl Evaluator {
             .filter(|x| x.covers(&train.configuration_item, &train.squad, &train.service))
             .max_by(|a, b| (a.specificity(), a.created_at, &a.id).cmp(&(b.specificity(), b.created_at, &b.id)))
     }
+}
+
+/// Whether every compiled policy gives on the sample exactly what the interpreter gave.
+fn fast_path_agrees(fast: &FastPath, (input, expected): &(Value, Vec<Value>)) -> bool {
+    let got = fast.run(input.clone(), expected.iter().map(|_| true));
+    got.len() == expected.len()
+        && got.iter().zip(expected).enumerate().all(|(index, (got, want))| match got {
+            Some(got) => got == want,
+            None => !fast.runs(index),
+        })
+}
+
+/// One policy's place in a decision.
+#[derive(Debug, PartialEq)]
+enum Slot {
+    /// The policy does not apply to the train's environment.
+    Skip,
+    /// Not evaluated yet.
+    Pending,
+    Done(RuleResult),
 }
 
 fn eval_entry(engine: &mut Engine, entry: &PolicyEntry) -> RuleResult {
@@ -330,6 +449,210 @@ pub fn build_input(train: &Train, state: TrainContext<'_>, at: DateTime<Utc>, co
         "stage": { "recorded": recorded, "reported_ms": train.stage_deployed_at.map(unix_ms) },
         "business_hours": business_hours,
     })
+}
+
+/// `input` as a regorus value, built directly: equal to `Value::from(build_input(..))`
+/// (same numbers, same representation), without the trip through JSON.
+pub fn input_value(train: &Train, state: TrainContext<'_>, at: DateTime<Utc>, config: &Config) -> Value {
+    let shape = &*INPUT_SHAPE;
+    let k = &shape.keys;
+    let effective_start = train.planned_start.max(at);
+    let business_hours: BTreeMap<Value, Value> = train
+        .regions
+        .iter()
+        .filter_map(|name| config.regions.get(name).map(|r| (name, r)))
+        .map(|(name, region)| {
+            let intervals: Vec<Value> = business_intervals(region, effective_start, train.planned_end)
+                .into_iter()
+                .map(|i| fill(&shape.interval, [(&k.start_ms, ms(i.start)), (&k.end_ms, ms(i.end))]))
+                .collect();
+            (text(name), Value::from(intervals))
+        })
+        .collect();
+    let stops: Vec<Value> = state
+        .stops
+        .iter()
+        .map(|s| fill(&shape.stop, [(&k.id, text(&s.id)), (&k.scope, text(&s.scope)), (&k.message, text(&s.message))]))
+        .collect();
+    let hold = state.hold.map_or(Value::Null, |h| {
+        fill(&shape.hold, [(&k.by, text(&h.by)), (&k.reason, text(&h.reason)), (&k.at, instant(h.at))])
+    });
+    let recorded = state.stage.map_or(Value::Null, |d| {
+        fill(
+            &shape.recorded,
+            [
+                (&k.train_id, text(&d.train_id)),
+                (&k.version, optional_text(d.version.as_deref())),
+                (&k.completed_at, instant(d.completed_at)),
+                (&k.completed_at_ms, ms(d.completed_at)),
+            ],
+        )
+    });
+    let train_value = fill(
+        &shape.train,
+        [
+            (&k.id, text(&train.id)),
+            (&k.squad, text(&train.squad)),
+            (&k.service, text(&train.service)),
+            (&k.configuration_item, text(&train.configuration_item)),
+            (&k.environment, text(&train.environment)),
+            (&k.regions, Value::from(train.regions.iter().map(|r| text(r)).collect::<Vec<Value>>())),
+            (&k.title, text(&train.title)),
+            (&k.version, optional_text(train.version.as_deref())),
+            (&k.planned_start, instant(train.planned_start)),
+            (&k.planned_end, instant(train.planned_end)),
+            (&k.exception_justification, optional_text(train.justification())),
+            (&k.crb_approved, Value::from(train.crb_approved)),
+            (&k.stage_deployed_at, train.stage_deployed_at.map_or(Value::Null, instant)),
+        ],
+    );
+    fill(
+        &shape.root,
+        [
+            (&k.train, train_value),
+            (&k.now, instant(at)),
+            (&k.now_ms, ms(at)),
+            (
+                &k.window,
+                fill(&shape.window, [(&k.start_ms, ms(train.planned_start)), (&k.end_ms, ms(train.planned_end))]),
+            ),
+            (&k.stops, Value::from(stops)),
+            (&k.hold, hold),
+            (
+                &k.stage,
+                fill(
+                    &shape.stage,
+                    [(&k.recorded, recorded), (&k.reported_ms, train.stage_deployed_at.map_or(Value::Null, ms))],
+                ),
+            ),
+            (&k.business_hours, Value::from(business_hours)),
+        ],
+    )
+}
+
+macro_rules! input_keys {
+    ($($name:ident),* $(,)?) => {
+        /// Every key of `input`, made once and shared.
+        struct InputKeys { $($name: Value),* }
+
+        impl InputKeys {
+            fn new() -> InputKeys {
+                InputKeys { $($name: Value::from(stringify!($name))),* }
+            }
+        }
+    };
+}
+
+input_keys!(
+    train,
+    id,
+    squad,
+    service,
+    configuration_item,
+    environment,
+    regions,
+    title,
+    version,
+    planned_start,
+    planned_end,
+    exception_justification,
+    crb_approved,
+    stage_deployed_at,
+    now,
+    now_ms,
+    window,
+    start_ms,
+    end_ms,
+    stops,
+    scope,
+    message,
+    hold,
+    by,
+    reason,
+    at,
+    stage,
+    recorded,
+    train_id,
+    completed_at,
+    completed_at_ms,
+    reported_ms,
+    business_hours,
+);
+
+/// The objects of `input` with their keys in place (values null): a decision
+/// clones one and swaps the values in, which keeps regorus' compact sorted form
+/// and shares the key strings.
+struct InputShape {
+    keys: InputKeys,
+    root: Value,
+    train: Value,
+    window: Value,
+    stage: Value,
+    recorded: Value,
+    stop: Value,
+    hold: Value,
+    interval: Value,
+}
+
+static INPUT_SHAPE: std::sync::LazyLock<InputShape> = std::sync::LazyLock::new(|| {
+    let k = InputKeys::new();
+    let shape = |keys: &[&Value]| {
+        Value::from(keys.iter().map(|key| ((*key).clone(), Value::Null)).collect::<BTreeMap<Value, Value>>())
+    };
+    InputShape {
+        root: shape(&[&k.train, &k.now, &k.now_ms, &k.window, &k.stops, &k.hold, &k.stage, &k.business_hours]),
+        train: shape(&[
+            &k.id,
+            &k.squad,
+            &k.service,
+            &k.configuration_item,
+            &k.environment,
+            &k.regions,
+            &k.title,
+            &k.version,
+            &k.planned_start,
+            &k.planned_end,
+            &k.exception_justification,
+            &k.crb_approved,
+            &k.stage_deployed_at,
+        ]),
+        window: shape(&[&k.start_ms, &k.end_ms]),
+        stage: shape(&[&k.recorded, &k.reported_ms]),
+        recorded: shape(&[&k.train_id, &k.version, &k.completed_at, &k.completed_at_ms]),
+        stop: shape(&[&k.id, &k.scope, &k.message]),
+        hold: shape(&[&k.by, &k.reason, &k.at]),
+        interval: shape(&[&k.start_ms, &k.end_ms]),
+        keys: k,
+    }
+});
+
+/// A copy of `shape` with `fields` set (a key missing from the shape is added).
+fn fill<const N: usize>(shape: &Value, fields: [(&Value, Value); N]) -> Value {
+    let mut object = shape.clone();
+    if let Ok(map) = object.as_object_mut() {
+        for (key, value) in fields {
+            map.insert(key.clone(), value);
+        }
+    }
+    object
+}
+
+fn text(s: &str) -> Value {
+    Value::from(s)
+}
+
+fn optional_text(s: Option<&str>) -> Value {
+    s.map_or(Value::Null, Value::from)
+}
+
+fn instant(at: DateTime<Utc>) -> Value {
+    Value::from(rfc3339(at))
+}
+
+/// Milliseconds as JSON would carry them: non-negative numbers unsigned, as serde_json reads them.
+fn ms(at: DateTime<Utc>) -> Value {
+    let n = unix_ms(at);
+    u64::try_from(n).map_or_else(|_| Value::from(n), Value::from)
 }
 
 /// A plausible production train used to check and warm policies at load.

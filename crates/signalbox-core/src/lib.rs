@@ -11,6 +11,7 @@ pub mod calendar;
 pub mod config;
 pub mod decision;
 pub mod evaluate;
+mod fast_path;
 pub mod policy;
 pub mod rego_test;
 pub mod state;

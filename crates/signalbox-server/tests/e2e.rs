@@ -330,6 +330,28 @@ fn the_terminal_chat_client_runs_commands_on_a_server() {
     let (_, stops) = server.call("GET", "/v1/stops", Some(&common::token("viewer")), None).unwrap();
     assert_eq!(stops["stops"].as_array().unwrap().len(), 1);
 
+    // Issue 4's acceptance: the patch exception from the terminal, applied by reevaluate, shown by describe.
+    // The train runs tomorrow during Chicago business hours (14:00-17:00 UTC is 08:00-12:00 or 09:00-12:00 local).
+    let day = (chrono::Utc::now() + chrono::TimeDelta::days(7)).date_naive();
+    let monday = day - chrono::TimeDelta::days(i64::from(chrono::Datelike::weekday(&day).num_days_from_monday()));
+    let mut train = common::day_train("CHG7687021");
+    train["planned_start"] = json!(format!("{monday}T15:00:00Z"));
+    train["planned_end"] = json!(format!("{monday}T16:00:00Z"));
+    train["stage_deployed_at"] = json!(format!("{}T00:00:00Z", monday - chrono::TimeDelta::days(3)));
+    let (status, view) = server.call("POST", "/v1/trains", Some(&common::token("pipeline")), Some(&train)).unwrap();
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["state"], "pending", "{view}");
+    let (ok, reply, err) = chat(
+        "U024BE7LH",
+        "create exception approved global.business_hours lasting 4h for containers-kubernetes tugboat-updater auto-update because tugboat-updater was approved to deploy during US-South hours for patch updates only",
+    );
+    assert!(ok, "{err}");
+    assert!(reply.contains("exc_1") && reply.contains("reevaluate CHG7687021"), "{reply}");
+    let (_, reply, _) = chat("U024BE7LH", "reevaluate CHG7687021");
+    assert!(reply.contains("approved"), "{reply}");
+    let (_, describe, _) = chat("U999", "describe chg7687021");
+    assert!(describe.contains("exc_1") && describe.contains("approved"), "{describe}");
+
     // A wrong token is an error on stderr and a failing exit status.
     let out = Command::new(env!("CARGO_BIN_EXE_signalbox"))
         .args(["chat", "--server", &url, "--token", "nope", "-c", "oa"])
