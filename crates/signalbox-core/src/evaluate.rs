@@ -402,6 +402,9 @@ pub fn config_data(config: &Config) -> Json {
 }
 
 /// `input`: the train, the instant and the state, as policies read it (docs/policies.md).
+///
+/// The fast path's audit (`fast_path.rs`) relies on these shapes and types; change
+/// them together with [`input_value`], and re-audit.
 pub fn build_input(train: &Train, state: TrainContext<'_>, at: DateTime<Utc>, config: &Config) -> Json {
     let effective_start = train.planned_start.max(at);
     let business_hours: Map<String, Json> = train
