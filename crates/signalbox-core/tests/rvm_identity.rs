@@ -54,7 +54,11 @@ fn collect(root: &Path, dir: &Path, files: &mut BTreeMap<String, String>) {
 
 fn config(name: &str) -> Config {
     let path = fixtures_dir().join("configs").join(format!("{name}.toml"));
-    Config::from_toml(&std::fs::read_to_string(&path).unwrap(), &path.display().to_string()).unwrap()
+    let mut config = Config::from_toml(&std::fs::read_to_string(&path).unwrap(), &path.display().to_string()).unwrap();
+    // Debug builds on a loaded machine can take longer than the 100 ms default
+    // per policy; a time-out here would be a test artefact, not a difference.
+    config.policies.evaluation_timeout = std::time::Duration::from_secs(10);
+    config
 }
 
 /// The shipped policies with `overrides` laid over them, and `extra` files added.

@@ -67,6 +67,8 @@ squad = "tugboat-updater"
 [policies]
 stage_bake = "24h"
 max_exception = "6h"
+# Debug builds on a loaded 2-core machine are slow; a time-out would be a test artefact.
+evaluation_timeout = "5s"
 "#,
     );
     text
