@@ -7,10 +7,13 @@ import rego.v1
 
 freezes contains freeze.name if {
 	some freeze in data.signalbox.config.freezes
+	# Cheap comparisons first: most freezes are far from any window.
+	freeze.start_ms < input.window.end_ms
+	lib.effective_start_ms < freeze.end_ms
+	lib.remaining_overlaps(freeze.start_ms, freeze.end_ms)
 	lib.includes(freeze.environments, input.train.environment)
 	some region in input.train.regions
 	lib.includes(freeze.regions, region)
-	lib.remaining_overlaps(freeze.start_ms, freeze.end_ms)
 }
 
 finding := {

@@ -277,8 +277,12 @@ fn kill_9_loses_nothing_that_was_acknowledged() {
             })
         })
         .collect();
+    // Wait for 200 acknowledgements, bounded: a server that dies early fails the test, not hangs it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while count.load(Ordering::SeqCst) < 200 {
-        std::thread::yield_now();
+        assert!(std::time::Instant::now() < deadline, "only {} acknowledgements in 60 s", count.load(Ordering::SeqCst));
+        assert!(!workers.iter().all(std::thread::JoinHandle::is_finished), "every pipeline stopped early");
+        std::thread::sleep(Duration::from_millis(5));
     }
     let mut server = server;
     server.child.kill().unwrap(); // SIGKILL: no chance to flush anything
