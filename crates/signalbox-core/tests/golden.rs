@@ -7,6 +7,8 @@
 //! Run one file (or every file whose name contains the text):
 //! `GOLDEN=<part of the file name> cargo test -p signalbox-core --test golden -- --nocapture`.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -62,37 +64,7 @@ struct Expect {
     outcomes: BTreeMap<String, Outcome>,
 }
 
-fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
-}
-
-fn policies_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies")
-}
-
-/// Every `.rego` file and `manifest.toml` under `dir`, by forward-slash path relative to it.
-fn policy_files(dir: &Path) -> BTreeMap<String, String> {
-    let mut files = BTreeMap::new();
-    collect(dir, dir, &mut files);
-    files
-}
-
-fn collect(root: &Path, dir: &Path, files: &mut BTreeMap<String, String>) {
-    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot read `{}`: {e}", dir.display()));
-    for entry in entries {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            collect(root, &path, files);
-            continue;
-        }
-        let rel = path.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
-        if rel.ends_with(".rego") || rel == signalbox_core::policy::MANIFEST_FILE {
-            let text =
-                std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read `{}`: {e}", path.display()));
-            files.insert(rel, text);
-        }
-    }
-}
+use common::{fixtures_dir, policies_dir, policy_files};
 
 /// The evaluator for a configuration and an optional override set.
 fn build_evaluator(config: &str, overrides: Option<&str>) -> Result<Evaluator, String> {

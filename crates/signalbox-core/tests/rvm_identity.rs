@@ -9,8 +9,10 @@
 //! Reproduce a generated case: the seed and index are in the failure message;
 //! `RVM_IDENTITY_CASES=<n>` changes how many cases each configuration gets.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use regorus::Value;
@@ -23,34 +25,7 @@ use signalbox_core::{
 
 // ---- loading (as tests/golden.rs does) --------------------------------------
 
-fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
-}
-
-fn policies_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies")
-}
-
-/// Every `.rego` file and `manifest.toml` under `dir`, by forward-slash path relative to it.
-fn policy_files(dir: &Path) -> BTreeMap<String, String> {
-    let mut files = BTreeMap::new();
-    collect(dir, dir, &mut files);
-    files
-}
-
-fn collect(root: &Path, dir: &Path, files: &mut BTreeMap<String, String>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            collect(root, &path, files);
-            continue;
-        }
-        let rel = path.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
-        if rel.ends_with(".rego") || rel == signalbox_core::policy::MANIFEST_FILE {
-            files.insert(rel, std::fs::read_to_string(&path).unwrap());
-        }
-    }
-}
+use common::{fixtures_dir, policies_dir, policy_files};
 
 fn config(name: &str) -> Config {
     let path = fixtures_dir().join("configs").join(format!("{name}.toml"));
