@@ -1,0 +1,69 @@
+//! What each shipped policy costs inside one decision, on the realistic configuration.
+//!
+//! Each line limits every policy but one to the `stage` environment (through
+//! `[policies] environments`) and times whole decisions of production trains, so
+//! the line is the fixed cost of a decision (the `(none)` line: input, exceptions,
+//! summary) plus that one policy. Then `scheduling.change_freeze` alone with the
+//! first N of the 50 freezes, to show how its cost grows. Public API only.
+//!
+//! Run: `cargo run --release -p signalbox-benches --example policy_costs`
+
+// A measuring tool: a broken setup should stop it loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use signalbox_benches::{bench_now, evaluator, shipped_policies_dir, Case, Realistic, POLICIES};
+use signalbox_core::{Config, Evaluator};
+
+fn main() {
+    let realistic = Realistic::new(bench_now(), 42).unwrap();
+    let all = evaluator(&shipped_policies_dir(), &realistic.config).unwrap();
+    let cases: Vec<Case> =
+        realistic.cases(Some(&all), 1_000, 5, 1).into_iter().filter(|c| c.train.environment == "production").collect();
+    // Best of five passes over the cases: the least disturbed by other work on the machine.
+    let time = |e: &Evaluator| {
+        (0..5)
+            .map(|_| {
+                let started = Instant::now();
+                for c in &cases {
+                    black_box(e.evaluate(&c.train, c.context(&realistic.exceptions), c.at));
+                }
+                started.elapsed().as_secs_f64() * 1e6 / cases.len() as f64
+            })
+            .fold(f64::MAX, f64::min)
+    };
+    // The configuration with only `keep` applying to production, and the first `freezes` freezes.
+    let only_with = |keep: Option<&str>, freezes: usize| {
+        let limits: Vec<String> = POLICIES
+            .iter()
+            .map(|p| format!("{p:?} = [{:?}]", if Some(*p) == keep { "production" } else { "stage" }))
+            .collect();
+        let mut kept = 0;
+        let text: Vec<&str> = realistic
+            .config_text
+            .split("\n[")
+            .filter(|block| {
+                let freeze = block.starts_with("[freezes]]");
+                kept += usize::from(freeze);
+                !freeze || kept <= freezes
+            })
+            .collect();
+        let text = text
+            .join("\n[")
+            .replace("[policies]\n", &format!("[policies]\nenvironments = {{ {} }}\n", limits.join(", ")));
+        evaluator(&shipped_policies_dir(), &Config::from_toml(&text, "policy_costs").unwrap()).unwrap()
+    };
+    let only = |keep: Option<&str>| only_with(keep, usize::MAX);
+    println!("{} production trains, mean µs per decision (best of 5 passes):", cases.len());
+    println!("  {:<26} {:7.1}", "all seven policies", time(&all));
+    println!("  {:<26} {:7.1}", "(none)", time(&only(None)));
+    for policy in POLICIES {
+        println!("  {policy:<26} {:7.1}", time(&only(Some(policy))));
+    }
+    println!("scheduling.change_freeze alone, by the number of freezes configured:");
+    for n in [0, 6, 12, 25, 50] {
+        println!("  {n:>2} freezes                 {:7.1}", time(&only_with(Some("scheduling.change_freeze"), n)));
+    }
+}
