@@ -73,14 +73,14 @@ impl<'a, 't> Round<'a, 't> {
 
     /// Decides `train` against what the store holds; also says whether it is held.
     fn decide(&self, train: &Train) -> Result<(Decision, bool), ApiError> {
+        self.decide_with(train, &self.exceptions)
+    }
+
+    /// As [`Round::decide`], with the live exceptions given.
+    fn decide_with(&self, train: &Train, exceptions: &[Exception]) -> Result<(Decision, bool), ApiError> {
         let hold = self.tx.get_hold(&train.id)?;
         let stage = self.tx.latest_stage_deployment(&train.squad, &train.service, train.version.as_deref(), self.at)?;
-        let context = TrainContext {
-            stops: &self.stops,
-            hold: hold.as_ref(),
-            stage: stage.as_ref(),
-            exceptions: &self.exceptions,
-        };
+        let context = TrainContext { stops: &self.stops, hold: hold.as_ref(), stage: stage.as_ref(), exceptions };
         let decision =
             self.runtime.evaluator.decide(train, context, self.at, new_decision_id(), self.actor.to_string());
         Ok((decision, hold.is_some()))
@@ -461,25 +461,52 @@ pub async fn create_exception(
         created_at: at,
         expires_at: at + duration,
     };
-    app.store
+    let exception = app
+        .store
         .write(move |tx| {
             let exception = tx.insert_exception(&new)?;
             audit(tx, at, &actor, "exception.create", None, json!({ "exception": exception }))?;
-            let round = Round::new(tx, &runtime, at, &actor)?;
-            let mut affected_trains = Vec::new();
-            let pending =
-                tx.list_trains(&TrainFilter { state: Some(TrainState::Pending), ..TrainFilter::default() })?;
-            for r in pending {
-                let (decision, held) = round.decide(&r.train)?;
-                let would = (state_after(decision.outcome, held), &decision.findings);
-                if would != (r.state, &r.decision.findings) {
-                    affected_trains.push(r.train.id);
-                }
-            }
-            let reevaluate = (!affected_trains.is_empty()).then(|| format!("reevaluate {}", affected_trains.join(" ")));
-            Ok(ExceptionCreated { exception, affected_trains, reevaluate })
+            Ok::<_, ApiError>(exception)
         })
-        .await
+        .await?;
+    // Which pending trains it would change is advice for the reply: worked out
+    // after the commit, on a read connection, so it never holds up the writer.
+    let affected_trains = affected_by(app, &runtime, &exception, at)?;
+    let reevaluate = (!affected_trains.is_empty()).then(|| format!("reevaluate {}", affected_trains.join(" ")));
+    Ok(ExceptionCreated { exception, affected_trains, reevaluate })
+}
+
+/// The pending trains in the exception's scope whose decision at `at` differs
+/// with it and without it.
+fn affected_by(
+    app: &AppState,
+    runtime: &Runtime,
+    exception: &Exception,
+    at: DateTime<Utc>,
+) -> Result<Vec<String>, ApiError> {
+    app.store.read(|tx| {
+        let round = match Round::new(tx, runtime, at, "exception.preview") {
+            Ok(round) => round,
+            Err(e) => return Ok(Err(e)),
+        };
+        let others: Vec<Exception> = round.exceptions.iter().filter(|x| x.id != exception.id).cloned().collect();
+        let pending = tx.list_trains(&TrainFilter { state: Some(TrainState::Pending), ..TrainFilter::default() })?;
+        let mut affected = Vec::new();
+        for r in pending {
+            let t = &r.train;
+            if !exception.covers(&t.configuration_item, &t.squad, &t.service) {
+                continue;
+            }
+            let with = round.decide(t).map(|(d, held)| (state_after(d.outcome, held), d.findings));
+            let without = round.decide_with(t, &others).map(|(d, held)| (state_after(d.outcome, held), d.findings));
+            match (with, without) {
+                (Ok(with), Ok(without)) if with != without => affected.push(r.train.id),
+                (Ok(_), Ok(_)) => {}
+                (Err(e), _) | (_, Err(e)) => return Ok(Err(e)),
+            }
+        }
+        Ok(Ok(affected))
+    })?
 }
 
 pub fn list_exceptions(app: &AppState) -> Result<Vec<ExceptionView>, ApiError> {

@@ -479,3 +479,38 @@ async fn metrics_count_recorded_decisions_and_store_commits() {
     let stats = t.state.store.stats();
     assert!(stats.commits >= 1 && stats.ops >= stats.commits, "{stats:?}");
 }
+
+#[tokio::test]
+async fn an_exception_lists_only_the_trains_it_changes() {
+    let t = TestApp::new();
+    assert_eq!(policies_of(&t.submit(&day_train("CHG610")).await), ["global.business_hours"]);
+    let mut other = day_train("CHG611");
+    other["squad"] = json!("other-squad");
+    assert_eq!(policies_of(&t.submit(&other).await), ["global.business_hours", "global.sla"]);
+    // A stop after both were decided changes both trains' next decision, but not because of the exception.
+    t.post("/v1/stops", "incident", json!({ "scope": "eu-de", "message": "CIE 3" })).await;
+    t.post("/v1/stops", "incident", json!({ "scope": "us-south", "message": "CIE 4" })).await;
+    let (status, created) = t
+        .post(
+            "/v1/exceptions",
+            "conductor",
+            json!({ "result": "approved", "policy": "business_hours", "duration": "1h",
+                    "squad": "tugboat-updater", "justification": "patch window" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["affected_trains"], json!(["CHG610"]));
+
+    // An exception that changes nothing for a train in its scope (it already passes
+    // stage bake: its stage deployment is two days old) lists nothing.
+    let (_, created) = t
+        .post(
+            "/v1/exceptions",
+            "conductor",
+            json!({ "result": "approved", "policy": "stage_bake", "duration": "1h",
+                    "squad": "other-squad", "justification": "baked elsewhere" }),
+        )
+        .await;
+    assert_eq!(created["affected_trains"], json!([]), "{created}");
+    assert!(created["reevaluate"].is_null());
+}
