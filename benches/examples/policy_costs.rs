@@ -6,7 +6,7 @@
 //! summary) plus that one policy. Then `scheduling.change_freeze` alone with the
 //! first N of the 50 freezes, to show how its cost grows. Public API only.
 //!
-//! Run: `cargo run --release -p signalbox-benches --example policy_costs`
+//! Run: `cargo run --release -p signalbox-benches --example policy_costs [POLICY|none SECONDS]`
 
 // A measuring tool: a broken setup should stop it loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
@@ -56,6 +56,19 @@ fn main() {
         evaluator(&shipped_policies_dir(), &Config::from_toml(&text, "policy_costs").unwrap()).unwrap()
     };
     let only = |keep: Option<&str>| only_with(keep, usize::MAX);
+    // `policy_costs <policy> <seconds>`: decide with only that policy applying, in a
+    // loop, for a profiler to watch (`perf record -g`).
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [policy, seconds] = args.as_slice() {
+        let e = only(Some(policy.as_str()).filter(|p| *p != "none"));
+        let until = Instant::now() + std::time::Duration::from_secs_f64(seconds.parse().unwrap());
+        while Instant::now() < until {
+            for c in &cases {
+                black_box(e.evaluate(&c.train, c.context(&realistic.exceptions), c.at));
+            }
+        }
+        return;
+    }
     println!("{} production trains, mean µs per decision (best of 5 passes):", cases.len());
     println!("  {:<26} {:7.1}", "all seven policies", time(&all));
     println!("  {:<26} {:7.1}", "(none)", time(&only(None)));

@@ -7,10 +7,16 @@ package signalbox.global.business_hours
 import data.signalbox.lib
 import rego.v1
 
+# What is left of the window, [start_ms, end_ms), is looked up once, before the
+# loops; the comparisons are lib.remaining_overlaps(interval.start_ms, interval.end_ms).
 open_regions contains region if {
+	start_ms := lib.effective_start_ms
+	end_ms := input.window.end_ms
+	start_ms < end_ms
 	some region in input.train.regions
 	some interval in input.business_hours[region]
-	lib.remaining_overlaps(interval.start_ms, interval.end_ms)
+	interval.start_ms < end_ms
+	start_ms < interval.end_ms
 }
 
 described contains sprintf("%s (%s %s)", [region, info.hours, info.timezone]) if {

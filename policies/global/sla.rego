@@ -6,8 +6,9 @@ import data.signalbox.lib
 import rego.v1
 
 covered if {
-	some sla in object.get(data.signalbox.config.slas, input.train.squad, [])
-	lib.includes(sla.environments, input.train.environment)
+	environment := input.train.environment
+	some sla in data.signalbox.config.slas[input.train.squad]
+	lib.includes(sla.environments, environment)
 	service_matches(sla.service)
 }
 

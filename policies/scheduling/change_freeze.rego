@@ -5,13 +5,18 @@ package signalbox.scheduling.change_freeze
 import data.signalbox.lib
 import rego.v1
 
+# What is left of the window, [start_ms, end_ms), is looked up once, before the
+# loop: most freezes are far from any window, and two comparisons rule them out.
+# This is lib.remaining_overlaps(freeze.start_ms, freeze.end_ms), spelt out.
 freezes contains freeze.name if {
+	start_ms := lib.effective_start_ms
+	end_ms := input.window.end_ms
+	start_ms < end_ms
+	environment := input.train.environment
 	some freeze in data.signalbox.config.freezes
-	# Cheap comparisons first: most freezes are far from any window.
-	freeze.start_ms < input.window.end_ms
-	lib.effective_start_ms < freeze.end_ms
-	lib.remaining_overlaps(freeze.start_ms, freeze.end_ms)
-	lib.includes(freeze.environments, input.train.environment)
+	freeze.start_ms < end_ms
+	start_ms < freeze.end_ms
+	lib.includes(freeze.environments, environment)
 	some region in input.train.regions
 	lib.includes(freeze.regions, region)
 }

@@ -68,11 +68,13 @@ use crate::policy::{PolicyEntry, PolicySet, PolicySource};
 /// - `sprintf` gets `%s` arguments (any value formats) and, in `duration_text`,
 ///   `%d` with integers (`floor` of numbers); `concat` and `sort` get sets of
 ///   strings built by `sprintf` or from string names; `trim_space` runs only after
-///   `is_string`; `max` gets arrays of integers; `object.get` gets the `slas`
-///   object; `count` gets sets. Arithmetic is on `*_ms` integers only
-///   (`baked_ms` needs `deployment.at_ms`, which is an integer or absent); the
-///   freeze pre-filter in `change_freeze` compares `start_ms`/`end_ms` integers of
-///   `config_data` with `input.window.end_ms` and `lib.effective_start_ms`.
+///   `is_string`; `max` gets arrays of integers; `count` gets sets. Arithmetic
+///   is on `*_ms` integers only (`baked_ms` needs `deployment.at_ms`, which is an
+///   integer or absent); `change_freeze` and `business_hours` compare the
+///   `start_ms`/`end_ms` integers of `config_data` and of `input.business_hours`
+///   with locals bound to `input.window.end_ms` and `lib.effective_start_ms`
+///   (integers). `sla` indexes the `slas` object by the squad (a string key;
+///   undefined, not an error, when absent).
 /// - Complete rules with several definitions: `stage_bake.finding` (one needs
 ///   `not deployment`, the other `baked_ms`, which needs `deployment`), and
 ///   else-chains (`deployment`, `subject`, `crb_suffix`, `justification_suffix`).
@@ -82,11 +84,11 @@ const AUDITED: [(&str, &str); 8] = [
     ("5084c11774f4923236e0b161139ad6356434b7a7383ae83ed41e65a980c97937", "lib/window.rego"),
     ("9075e262051557aa0f7279519d7de9a209dcfd142f2baa422d13d1b8bafc4f5c", "scheduling/start_time.rego"),
     ("3def0c7b882336cc868dea7589a942bee78b535106492083f5d1f541753bd608", "global/cie.rego"),
-    ("958b4aa39fabafca72239145b4e8a9c8a06e0d1a1d6a09a85f19ce7c4de0c3f6", "scheduling/change_freeze.rego"),
-    ("602a17c5765eae780c3d40061b8ba14b296baf23bd8f24c6c0189dd03a59c68a", "global/business_hours.rego"),
+    ("6de72cd5786d0952ee3588df7cf86574c5143f892c8287282ff49ffca5b19ea0", "scheduling/change_freeze.rego"),
+    ("3c1f3939074101cd6f9348e6955f428fd14269a8bc623cd2070308eaa9519db2", "global/business_hours.rego"),
     ("12edc99f7b2a53b3a0a13eea70c9e98acc8392ba22522f6b5a57beaf32a524dc", "global/stage_bake.rego"),
     ("3c1030c106683aaba3ea115e1035962565252b2482037f039d6a9d3ccf9ae8d1", "global/on_hold.rego"),
-    ("c25c3a76334b0a9853401b2e4df23415665132556a4ab0888387518d92a141a1", "global/sla.rego"),
+    ("d21193bc6d9246e0792ad3c2c395be48b2ef34fddd33e19105e80e04f33fff2b", "global/sla.rego"),
 ];
 
 /// The helper package every audited policy may read.
