@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::json;
 use signalbox_core::time::{format_duration, parse_duration};
 use signalbox_core::{Decision, Exception, Hold, Outcome, StageDeployment, Stop, Train, TrainContext, TrainState};
-use signalbox_store::{AuditRecord, NewAudit, NewException, TrainFilter, TrainRecord, Tx};
+use signalbox_store::{AuditRecord, NewAudit, NewException, SharedState, TrainFilter, TrainRecord, Tx};
 
 use crate::api::error::ApiError;
 use crate::api::AppState;
@@ -41,12 +41,12 @@ pub fn new_decision_id() -> String {
 }
 
 /// One round of decisions inside a transaction: the instant, the actor, and
-/// the state every train of the round shares (active stops, live exceptions).
+/// the state every train of the round shares (active stops, live exceptions;
+/// from the store's in-memory copy when it is current, see `SharedState`).
 struct Round<'a, 't> {
     tx: &'a Tx<'t>,
     runtime: &'a Runtime,
-    stops: Vec<Stop>,
-    exceptions: Vec<Exception>,
+    shared: Arc<SharedState>,
     at: DateTime<Utc>,
     actor: &'a str,
     /// Trains this round left pending, announced once the round has committed.
@@ -55,15 +55,7 @@ struct Round<'a, 't> {
 
 impl<'a, 't> Round<'a, 't> {
     fn new(tx: &'a Tx<'t>, runtime: &'a Runtime, at: DateTime<Utc>, actor: &'a str) -> Result<Self, ApiError> {
-        Ok(Round {
-            tx,
-            runtime,
-            stops: tx.active_stops()?,
-            exceptions: tx.live_exceptions(at)?,
-            at,
-            actor,
-            left_pending: RefCell::default(),
-        })
+        Ok(Round { tx, runtime, shared: tx.shared_state(at)?, at, actor, left_pending: RefCell::default() })
     }
 
     /// The trains this round's decisions left waiting for a conductor.
@@ -73,14 +65,17 @@ impl<'a, 't> Round<'a, 't> {
 
     /// Decides `train` against what the store holds; also says whether it is held.
     fn decide(&self, train: &Train) -> Result<(Decision, bool), ApiError> {
-        self.decide_with(train, &self.exceptions)
+        self.decide_with(train, &self.shared.exceptions)
     }
 
     /// As [`Round::decide`], with the live exceptions given.
     fn decide_with(&self, train: &Train, exceptions: &[Exception]) -> Result<(Decision, bool), ApiError> {
         let hold = self.tx.get_hold(&train.id)?;
         let stage = self.tx.latest_stage_deployment(&train.squad, &train.service, train.version.as_deref(), self.at)?;
-        let context = TrainContext { stops: &self.stops, hold: hold.as_ref(), stage: stage.as_ref(), exceptions };
+        // Exceptions that expired since the shared state was read are in the
+        // list; the evaluator applies only those active at `self.at`.
+        let context =
+            TrainContext { stops: &self.shared.stops, hold: hold.as_ref(), stage: stage.as_ref(), exceptions };
         let decision =
             self.runtime.evaluator.decide(train, context, self.at, new_decision_id(), self.actor.to_string());
         Ok((decision, hold.is_some()))
@@ -489,7 +484,7 @@ fn affected_by(
             Ok(round) => round,
             Err(e) => return Ok(Err(e)),
         };
-        let others: Vec<Exception> = round.exceptions.iter().filter(|x| x.id != exception.id).cloned().collect();
+        let others: Vec<Exception> = round.shared.exceptions.iter().filter(|x| x.id != exception.id).cloned().collect();
         let pending = tx.list_trains(&TrainFilter { state: Some(TrainState::Pending), ..TrainFilter::default() })?;
         let mut affected = Vec::new();
         for r in pending {

@@ -39,6 +39,7 @@
 mod audit;
 mod error;
 mod schema;
+mod shared;
 mod state;
 mod store;
 mod trains;
@@ -50,6 +51,7 @@ mod tests;
 
 pub use audit::{AuditRecord, NewAudit};
 pub use error::StoreError;
+pub use shared::SharedState;
 pub use state::{NewException, SCOPE_ALL};
 pub use store::{Store, StoreStats, DB_FILE};
 pub use trains::{TrainFilter, TrainRecord};

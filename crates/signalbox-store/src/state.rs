@@ -40,6 +40,7 @@ impl Tx<'_> {
         created_by: &str,
         at: DateTime<Utc>,
     ) -> Result<Stop, StoreError> {
+        self.touch();
         let seq: i64 = self
             .conn
             .prepare_cached(
@@ -75,6 +76,7 @@ impl Tx<'_> {
     /// Lifts the active stops of exactly `scope` (`all` lifts every active
     /// stop) and returns them, oldest first. Lifted stops keep their row.
     pub fn lift_stops(&self, scope: &str, by: &str, at: DateTime<Utc>) -> Result<Vec<Stop>, StoreError> {
+        self.touch();
         // Active stops are few: no need for a plan per scope.
         let mut rows = self
             .conn
@@ -97,6 +99,7 @@ impl Tx<'_> {
 
     /// Puts a hold on the train, replacing any hold it had.
     pub fn set_hold(&self, hold: &Hold) -> Result<(), StoreError> {
+        self.touch();
         self.conn
             .prepare_cached(
                 "INSERT INTO holds (train_id, by, reason, at) VALUES (?1, ?2, ?3, ?4)
@@ -119,6 +122,7 @@ impl Tx<'_> {
 
     /// Removes the train's hold and returns it, or `None` if it had none.
     pub fn clear_hold(&self, train_id: &str) -> Result<Option<Hold>, StoreError> {
+        self.touch();
         let row = self
             .conn
             .prepare_cached("DELETE FROM holds WHERE train_id = ?1 RETURNING train_id, by, reason, at")
@@ -150,6 +154,7 @@ impl Tx<'_> {
 
     /// Records a completed stage train; recording the same train again replaces it.
     pub fn record_stage_deployment(&self, deployment: &StageDeployment) -> Result<(), StoreError> {
+        self.touch();
         self.conn
             .prepare_cached(
                 "INSERT INTO stage_deployments (train_id, squad, service, version, completed_at)
@@ -213,6 +218,7 @@ impl Tx<'_> {
 
     /// Creates an exception; ids are `exc_1`, `exc_2`, … and never reused.
     pub fn insert_exception(&self, new: &NewException) -> Result<Exception, StoreError> {
+        self.touch();
         let seq: i64 = self
             .conn
             .prepare_cached(
@@ -268,6 +274,7 @@ impl Tx<'_> {
     /// Marks the exception deleted so it applies to nothing from now on; `None`
     /// when there is no such exception or it was already deleted.
     pub fn delete_exception(&self, id: &str, by: &str, at: DateTime<Utc>) -> Result<Option<Exception>, StoreError> {
+        self.touch();
         let Some(seq) = parse_id(EXCEPTION_PREFIX, id) else {
             return Ok(None);
         };

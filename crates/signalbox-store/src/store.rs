@@ -12,7 +12,8 @@ use rusqlite::Connection;
 
 use crate::error::StoreError;
 use crate::schema;
-use crate::tx::Tx;
+use crate::shared::SharedCache;
+use crate::tx::{Shared, Tx};
 use crate::writer::{self, Counters, Job, ProbeJob, WriteJob};
 
 /// The database file inside the data directory.
@@ -46,6 +47,7 @@ struct Inner {
     queue: Mutex<Option<Sender<Box<dyn Job>>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     counters: Arc<Counters>,
+    cache: Arc<SharedCache>,
     readers: ReadPool,
     /// Held for the store's life: one process per data directory.
     _lock: std::fs::File,
@@ -86,9 +88,11 @@ impl Store {
         let counters = Arc::new(Counters::default());
         let (queue, jobs) = mpsc::channel::<Box<dyn Job>>();
         let thread_counters = Arc::clone(&counters);
+        let cache = Arc::new(SharedCache::default());
+        let thread_cache = Arc::clone(&cache);
         let writer = std::thread::Builder::new()
             .name("signalbox-store-writer".to_string())
-            .spawn(move || writer::run(conn, jobs, thread_counters))
+            .spawn(move || writer::run(conn, jobs, thread_counters, thread_cache))
             .map_err(|e| StoreError::Open { path: path.display().to_string(), message: e.to_string() })?;
         Ok(Store {
             inner: Arc::new(Inner {
@@ -96,6 +100,7 @@ impl Store {
                 queue: Mutex::new(Some(queue)),
                 writer: Mutex::new(Some(writer)),
                 counters,
+                cache,
                 readers: ReadPool::new(readers),
                 _lock: lock,
             }),
@@ -135,8 +140,10 @@ impl Store {
     pub fn read<R>(&self, f: impl FnOnce(&Tx<'_>) -> Result<R, StoreError>) -> Result<R, StoreError> {
         let lease = self.inner.readers.take();
         let conn = lease.conn()?;
+        // Read before the transaction begins: its snapshot holds at least this generation.
+        let generation = self.inner.cache.generation();
         conn.execute_batch("BEGIN DEFERRED").map_err(StoreError::query("read"))?;
-        let result = f(&Tx::new(conn));
+        let result = f(&Tx::new(conn, Shared::Reader { cache: &self.inner.cache, generation }));
         // Ending a read transaction cannot lose anything; a failure here only
         // means the lease's drop will try again.
         let _ = conn.execute_batch(if result.is_ok() { "COMMIT" } else { "ROLLBACK" });
@@ -154,6 +161,13 @@ impl Store {
             Err(RecvTimeoutError::Timeout) => Err(StoreError::WriterStuck { seconds: PROBE_TIMEOUT.as_secs() }),
             Err(RecvTimeoutError::Disconnected) => Err(StoreError::Closed),
         }
+    }
+
+    /// The current generation of decision inputs (stops, exceptions, holds,
+    /// stage deployments): it changes after every commit that changed one of
+    /// them, before that commit's writers hear back. See [`Tx::generation`].
+    pub fn generation(&self) -> u64 {
+        self.inner.cache.generation()
     }
 
     /// The database file.

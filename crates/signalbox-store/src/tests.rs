@@ -258,3 +258,114 @@ fn the_audit_log_cannot_be_rewritten() {
     }
     assert_eq!(store.read(|t| t.audit_page(None, None, 10)).unwrap().len(), 1);
 }
+
+// ---- the shared-state cache (shared.rs) ----
+
+fn instant(text: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&chrono::Utc)
+}
+
+fn exception(expires_at: &str) -> crate::NewException {
+    crate::NewException {
+        result: signalbox_core::Outcome::Approved,
+        policy: "cie".into(),
+        configuration_item: None,
+        squad: Some("tugboat".into()),
+        service: None,
+        justification: "CIE 4321 fix".into(),
+        created_by: "chat:U1".into(),
+        created_at: instant("2026-11-23T10:00:00Z"),
+        expires_at: instant(expires_at),
+    }
+}
+
+fn shared(store: &Store, at: &str) -> std::sync::Arc<crate::SharedState> {
+    store.read(|t| t.shared_state(instant(at))).unwrap()
+}
+
+#[test]
+fn shared_state_is_read_once_per_generation_and_reread_after_a_change() {
+    let (_dir, store) = open();
+    let rt = runtime();
+    let at = instant("2026-11-23T10:00:00Z");
+    let first = shared(&store, "2026-11-23T10:00:00Z");
+    assert!(first.stops.is_empty());
+    // Served from memory: the same allocation, later instants included.
+    assert!(std::sync::Arc::ptr_eq(&first, &shared(&store, "2026-11-23T10:05:00Z")));
+    // A write that touches no decision input keeps the generation and the cache.
+    let generation = store.generation();
+    rt.block_on(store.write(|t| t.set_meta("k", "v"))).unwrap();
+    assert_eq!(store.generation(), generation);
+    assert!(std::sync::Arc::ptr_eq(&first, &shared(&store, "2026-11-23T10:00:00Z")));
+    // A stop: the write's caller hears back only after the generation moved on.
+    rt.block_on(store.write(move |t| t.insert_stop("all", "CIE 1", "chat:U1", at))).unwrap();
+    assert!(store.generation() > generation);
+    let after = shared(&store, "2026-11-23T10:00:00Z");
+    assert_eq!(after.stops.iter().map(|s| s.scope.as_str()).collect::<Vec<_>>(), ["all"]);
+    // Every other decision input bumps it too.
+    let holds = store.generation();
+    let hold = signalbox_core::Hold { train_id: "CHG1".into(), by: "chat:U1".into(), reason: "r".into(), at };
+    rt.block_on(store.write(move |t| t.set_hold(&hold))).unwrap();
+    assert!(store.generation() > holds);
+    // So does an exception, and the new set holds it.
+    rt.block_on(store.write(|t| t.insert_exception(&exception("2026-11-23T12:00:00Z")))).unwrap();
+    assert_eq!(shared(&store, "2026-11-23T10:00:00Z").exceptions.len(), 1);
+}
+
+#[test]
+fn cached_exceptions_serve_later_instants_only() {
+    let (_dir, store) = open();
+    let rt = runtime();
+    rt.block_on(store.write(|t| t.insert_exception(&exception("2026-11-23T12:00:00Z")))).unwrap();
+    let noon = shared(&store, "2026-11-23T11:00:00Z");
+    assert_eq!(noon.live_exceptions(instant("2026-11-23T11:59:59Z")).count(), 1);
+    // Expired since the set was loaded: filtered out, not served.
+    assert_eq!(noon.live_exceptions(instant("2026-11-23T12:00:00Z")).count(), 0);
+    // An instant before the set was loaded is read from the tables.
+    let earlier = shared(&store, "2026-11-23T10:30:00Z");
+    assert!(!std::sync::Arc::ptr_eq(&noon, &earlier));
+    assert_eq!(earlier.loaded_at, instant("2026-11-23T10:30:00Z"));
+    // After expiry, a fresh read holds none.
+    assert!(shared(&store, "2026-11-23T13:00:00Z").live_exceptions(instant("2026-11-23T13:00:00Z")).next().is_none());
+}
+
+#[test]
+fn within_a_batch_a_change_is_seen_by_the_operations_after_it_and_a_rolled_back_one_is_not_kept() {
+    let (_dir, store) = open();
+    let rt = runtime();
+    let at = instant("2026-11-23T10:00:00Z");
+    // Warm the cache (empty), then queue three operations into one batch.
+    assert!(shared(&store, "2026-11-23T10:00:00Z").stops.is_empty());
+    let (gate, release) = hold_writer(&store);
+    let before = store.stats().commits;
+    let seen_before = store.write(move |t| {
+        assert!(t.generation().is_some(), "nothing touched yet in this batch");
+        t.shared_state(at).map(|s| s.stops.len())
+    });
+    let refused = store.write(move |t| {
+        t.insert_stop("production", "rolled back", "chat:U1", at)?;
+        Err::<(), _>(OpError::Refused)
+    });
+    let seen_after = store.write(move |t| {
+        let generation = t.generation();
+        t.shared_state(at).map(|s| (generation, s.stops.len()))
+    });
+    release.send(()).unwrap();
+    rt.block_on(gate).unwrap();
+    assert_eq!(rt.block_on(seen_before).unwrap(), 0);
+    assert_eq!(rt.block_on(refused), Err(OpError::Refused));
+    // After a touch the batch reads through its transaction (the stop was rolled back: none).
+    assert_eq!(rt.block_on(seen_after).unwrap(), (None, 0));
+    assert_eq!(store.stats().commits, before + 2, "the gate, then the three together");
+    // And the generation moved on: readers load again and find no stop.
+    assert!(shared(&store, "2026-11-23T10:00:00Z").stops.is_empty());
+
+    // In one batch, a stop's insertion is seen by the operation after it.
+    let (gate, release) = hold_writer(&store);
+    let insert = store.write(move |t| t.insert_stop("all", "CIE 2", "chat:U1", at));
+    let seen = store.write(move |t| t.shared_state(at).map(|s| s.stops.len()));
+    release.send(()).unwrap();
+    rt.block_on(gate).unwrap();
+    rt.block_on(insert).unwrap();
+    assert_eq!(rt.block_on(seen).unwrap(), 1);
+}

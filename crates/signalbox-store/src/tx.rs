@@ -5,10 +5,14 @@
 //! them, and the small `meta` key-value table. Every method is one SQL
 //! statement, so a method either takes effect whole or not at all.
 
+use std::cell::Cell;
+use std::sync::Arc;
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension};
 
 use crate::error::StoreError;
+use crate::shared::{SharedCache, SharedState};
 
 /// A transaction on one connection, handed to the closures of
 /// [`Store::write`](crate::Store::write) and [`Store::read`](crate::Store::read).
@@ -18,11 +22,66 @@ use crate::error::StoreError;
 /// from the same snapshot. Writing methods called on a read connection fail.
 pub struct Tx<'a> {
     pub(crate) conn: &'a Connection,
+    shared: Shared<'a>,
+}
+
+/// Where the transaction stands towards the [`SharedState`] cache (`shared.rs`).
+#[derive(Clone, Copy)]
+pub(crate) enum Shared<'a> {
+    /// On the writer: whether an operation of this batch has touched a decision input.
+    Writer { cache: &'a SharedCache, touched: &'a Cell<bool> },
+    /// On a read connection: the generation read before the transaction began.
+    Reader { cache: &'a SharedCache, generation: u64 },
 }
 
 impl<'a> Tx<'a> {
-    pub(crate) fn new(conn: &'a Connection) -> Tx<'a> {
-        Tx { conn }
+    pub(crate) fn new(conn: &'a Connection, shared: Shared<'a>) -> Tx<'a> {
+        Tx { conn, shared }
+    }
+
+    /// Notes that this operation changes what decisions read (stops,
+    /// exceptions, holds, stage deployments): the cache is dropped and the
+    /// generation bumped once the batch ends.
+    pub(crate) fn touch(&self) {
+        if let Shared::Writer { touched, .. } = self.shared {
+            touched.set(true);
+        }
+    }
+
+    /// The generation of decision inputs this transaction sees, if it sees
+    /// exactly one: on a read connection, the generation its snapshot holds
+    /// at least; on the writer, the current one, unless this batch has already
+    /// changed a decision input (`None`). A decision made at generation `g`
+    /// still holds where this is `Some(g)`, as far as stops, exceptions, holds
+    /// and stage deployments go.
+    pub fn generation(&self) -> Option<u64> {
+        match self.shared {
+            Shared::Writer { cache, touched } => (!touched.get()).then(|| cache.generation()),
+            Shared::Reader { generation, .. } => Some(generation),
+        }
+    }
+
+    /// The active stops and the exceptions live at `at`, from memory when the
+    /// cache holds them for this transaction's view, else read (and offered to
+    /// the cache).
+    pub fn shared_state(&self, at: DateTime<Utc>) -> Result<Arc<SharedState>, StoreError> {
+        let cache = match self.shared {
+            Shared::Writer { cache, .. } | Shared::Reader { cache, .. } => cache,
+        };
+        let generation = self.generation();
+        if let Some(state) = generation.and_then(|g| cache.get(g, at)) {
+            return Ok(state);
+        }
+        let state = Arc::new(SharedState::new(
+            self.active_stops()?,
+            self.live_exceptions(at)?,
+            at,
+            generation.unwrap_or(u64::MAX),
+        ));
+        if generation.is_some() {
+            cache.offer(&state);
+        }
+        Ok(state)
     }
 
     /// A small setting, such as the hash of the bootstrap token.

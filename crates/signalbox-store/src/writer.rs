@@ -6,6 +6,7 @@
 //! back alone. Answers are held until `COMMIT` has returned: nobody hears
 //! "done" about a change that is not yet on disk.
 
+use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Receiver;
@@ -14,7 +15,8 @@ use std::sync::Arc;
 use rusqlite::Connection;
 
 use crate::error::StoreError;
-use crate::tx::Tx;
+use crate::shared::SharedCache;
+use crate::tx::{Shared, Tx};
 
 /// The most operations one transaction takes; more wait for the next one.
 pub(crate) const MAX_BATCH: usize = 512;
@@ -123,7 +125,7 @@ impl Answer for ProbeAnswer {
 }
 
 /// The writer thread's body: batches until every `Sender` is gone and the queue is empty.
-pub(crate) fn run(conn: Connection, queue: Receiver<Box<dyn Job>>, counters: Arc<Counters>) {
+pub(crate) fn run(conn: Connection, queue: Receiver<Box<dyn Job>>, counters: Arc<Counters>, cache: Arc<SharedCache>) {
     while let Ok(first) = queue.recv() {
         let mut batch = Vec::with_capacity(MAX_BATCH.min(64));
         batch.push(first);
@@ -133,7 +135,7 @@ pub(crate) fn run(conn: Connection, queue: Receiver<Box<dyn Job>>, counters: Arc
                 Err(_) => break,
             }
         }
-        run_batch(&conn, batch, &counters);
+        run_batch(&conn, batch, &counters, &cache);
     }
     // The queue is closed: copy the WAL into the database file so a stopped
     // store is one self-contained file. Committed data is durable in the WAL
@@ -150,7 +152,11 @@ fn tracing_free_warning(e: &rusqlite::Error) {
 
 /// Runs the jobs in as few transactions as possible (one, unless the
 /// transaction is aborted under an operation, when the rest start a new one).
-fn run_batch(conn: &Connection, jobs: Vec<Box<dyn Job>>, counters: &Counters) {
+///
+/// When an operation touched a decision input, the shared-state cache is
+/// dropped and its generation bumped after the transaction ends and before any
+/// answer is sent: whoever hears "done" and then decides sees the change.
+fn run_batch(conn: &Connection, jobs: Vec<Box<dyn Job>>, counters: &Counters, cache: &SharedCache) {
     let mut jobs = jobs.into_iter().peekable();
     while jobs.peek().is_some() {
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
@@ -162,9 +168,10 @@ fn run_batch(conn: &Connection, jobs: Vec<Box<dyn Job>>, counters: &Counters) {
         }
         let mut answers: Vec<Box<dyn Answer>> = Vec::new();
         let mut aborted = None;
+        let touched = Cell::new(false);
         for job in jobs.by_ref() {
             counters.ops.fetch_add(1, Ordering::Relaxed);
-            match run_one(conn, job) {
+            match run_one(conn, job, Shared::Writer { cache, touched: &touched }) {
                 Step::Ran(answer) => answers.push(answer),
                 Step::Aborted(answer, error) => {
                     answers.extend(answer);
@@ -180,6 +187,9 @@ fn run_batch(conn: &Connection, jobs: Vec<Box<dyn Job>>, counters: &Counters) {
             }
             None => commit(conn, counters),
         };
+        if touched.get() {
+            cache.invalidate();
+        }
         for answer in answers {
             answer.send(outcome.clone());
         }
@@ -193,14 +203,14 @@ enum Step {
 }
 
 /// Runs one job inside its own savepoint.
-fn run_one(conn: &Connection, job: Box<dyn Job>) -> Step {
+fn run_one(conn: &Connection, job: Box<dyn Job>, shared: Shared<'_>) -> Step {
     let aborted = |e: rusqlite::Error| StoreError::Aborted { message: e.to_string() };
     if let Err(e) = conn.execute_batch("SAVEPOINT op") {
         let error = aborted(e);
         job.fail(error.clone());
         return Step::Aborted(None, error);
     }
-    let answer = job.run(&Tx::new(conn));
+    let answer = job.run(&Tx::new(conn, shared));
     if conn.is_autocommit() {
         // SQLite rolled the whole transaction back under the operation (a full
         // disk, an I/O error): the work of the batch so far is lost with it.

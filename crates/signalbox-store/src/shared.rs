@@ -1,0 +1,97 @@
+//! The state every decision shares — active stops and live exceptions — kept
+//! in memory between the writes that change it.
+//!
+//! Every decision needs all active stops and all live exceptions; reading and
+//! decoding them from SQLite on every request was a fifth to a third of the
+//! server's CPU under load. The store keeps the last set it read as a
+//! [`SharedState`] tagged with a *generation*: a counter the writer thread
+//! bumps after every batch in which an operation touched the stops, the
+//! exceptions, the holds or the stage deployments — after that batch's
+//! `COMMIT` and before any of its callers hears back. (Holds and stage
+//! deployments are not cached here, but they are decision inputs too, and the
+//! one counter lets a caller ask "has anything a decision reads changed since
+//! generation g?" with [`Store::generation`](crate::Store::generation).)
+//!
+//! Correctness rests on three rules:
+//!
+//! - **A reader tags what it loads with the generation read before its
+//!   transaction began.** Its snapshot then holds every commit up to that
+//!   generation (perhaps more, which only makes the tag conservative): a
+//!   later generation makes the next caller load again.
+//! - **The writer uses the cache only while its own batch has touched none of
+//!   those tables.** Its view is then exactly the committed state of the
+//!   current generation (only the writer bumps it). Once an operation of the
+//!   batch has touched them, later operations of the batch read the tables
+//!   through the transaction, as before.
+//! - **Exceptions are cached as live at the instant they were loaded.** A set
+//!   loaded at `t` serves decisions at `t` or later, where
+//!   [`Exception::is_active_at`] drops what expired since; a decision at an
+//!   earlier instant (a dry run in the past) reads the tables.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use chrono::{DateTime, Utc};
+use signalbox_core::{Exception, Stop};
+
+/// Active stops and live exceptions as of one generation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedState {
+    /// The stops not lifted, oldest first.
+    pub stops: Vec<Stop>,
+    /// The exceptions not deleted and not expired at `loaded_at`, by id. Some
+    /// may have expired since: filter with [`Exception::is_active_at`].
+    pub exceptions: Vec<Exception>,
+    /// The instant the exceptions are live at.
+    pub loaded_at: DateTime<Utc>,
+    generation: u64,
+}
+
+impl SharedState {
+    pub(crate) fn new(stops: Vec<Stop>, exceptions: Vec<Exception>, loaded_at: DateTime<Utc>, generation: u64) -> Self {
+        SharedState { stops, exceptions, loaded_at, generation }
+    }
+
+    /// The exceptions live at `at` (`at` no earlier than `loaded_at`).
+    pub fn live_exceptions(&self, at: DateTime<Utc>) -> impl Iterator<Item = &Exception> {
+        self.exceptions.iter().filter(move |x| x.expires_at > at)
+    }
+}
+
+/// The generation counter and the last [`SharedState`] loaded.
+#[derive(Debug, Default)]
+pub(crate) struct SharedCache {
+    generation: AtomicU64,
+    current: Mutex<Option<Arc<SharedState>>>,
+}
+
+impl SharedCache {
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// The cached state, if it is of `generation` and serves decisions at `at`.
+    pub(crate) fn get(&self, generation: u64, at: DateTime<Utc>) -> Option<Arc<SharedState>> {
+        let current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        current.as_ref().filter(|s| s.generation == generation && s.loaded_at <= at).map(Arc::clone)
+    }
+
+    /// Keeps `state` unless the cache already holds one as new or newer.
+    pub(crate) fn offer(&self, state: &Arc<SharedState>) {
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        let keep = current.as_ref().is_none_or(|c| {
+            (c.generation, c.loaded_at) < (state.generation, state.loaded_at) && state.generation == self.generation()
+        });
+        if keep {
+            *current = Some(Arc::clone(state));
+        }
+    }
+
+    /// Called by the writer after a batch that touched decision inputs has
+    /// ended (committed or not), before its callers are answered.
+    pub(crate) fn invalidate(&self) {
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        *current = None;
+    }
+}
