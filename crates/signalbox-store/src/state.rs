@@ -9,6 +9,17 @@ use signalbox_core::{Exception, Hold, Outcome, StageDeployment, Stop};
 use crate::error::StoreError;
 use crate::tx::{format_id, instant, parse_id, parse_instant, Tx};
 
+/// The latest stage deployment of a squad's service and version completed by an instant.
+pub(crate) const STAGE_BY_VERSION: &str = "SELECT train_id, squad, service, version, completed_at
+    FROM stage_deployments INDEXED BY stage_by_version
+    WHERE squad = ?1 AND service = ?2 AND version = ?3 AND completed_at <= ?4
+    ORDER BY completed_at DESC, train_id DESC LIMIT 1";
+/// The same, any version.
+pub(crate) const STAGE_BY_SERVICE: &str = "SELECT train_id, squad, service, version, completed_at
+    FROM stage_deployments INDEXED BY stage_by_service
+    WHERE squad = ?1 AND service = ?2 AND completed_at <= ?3
+    ORDER BY completed_at DESC, train_id DESC LIMIT 1";
+
 const STOP_PREFIX: &str = "stop_";
 const EXCEPTION_PREFIX: &str = "exc_";
 
@@ -186,29 +197,14 @@ impl Tx<'_> {
         version: Option<&str>,
         at: DateTime<Utc>,
     ) -> Result<Option<StageDeployment>, StoreError> {
-        let columns = "train_id, squad, service, version, completed_at";
         let when = instant(at);
         let row = match version {
-            Some(version) => self
-                .conn
-                .prepare_cached(&format!(
-                    "SELECT {columns} FROM stage_deployments INDEXED BY stage_by_version
-                     WHERE squad = ?1 AND service = ?2 AND version = ?3 AND completed_at <= ?4
-                     ORDER BY completed_at DESC, train_id DESC LIMIT 1"
-                ))
-                .and_then(|mut stmt| {
-                    stmt.query_row(rusqlite::params![squad, service, version, when], StageRow::read).optional()
-                }),
-            None => self
-                .conn
-                .prepare_cached(&format!(
-                    "SELECT {columns} FROM stage_deployments INDEXED BY stage_by_service
-                     WHERE squad = ?1 AND service = ?2 AND completed_at <= ?3
-                     ORDER BY completed_at DESC, train_id DESC LIMIT 1"
-                ))
-                .and_then(|mut stmt| {
-                    stmt.query_row(rusqlite::params![squad, service, when], StageRow::read).optional()
-                }),
+            Some(version) => self.conn.prepare_cached(STAGE_BY_VERSION).and_then(|mut stmt| {
+                stmt.query_row(rusqlite::params![squad, service, version, when], StageRow::read).optional()
+            }),
+            None => self.conn.prepare_cached(STAGE_BY_SERVICE).and_then(|mut stmt| {
+                stmt.query_row(rusqlite::params![squad, service, when], StageRow::read).optional()
+            }),
         }
         .map_err(StoreError::query("latest_stage_deployment"))?;
         row.map(StageRow::decode).transpose()

@@ -213,6 +213,48 @@ fn stage_lookups_use_their_index() {
 }
 
 #[test]
+fn stage_lookups_are_prepared_once_per_connection() {
+    // Parsing and planning again cost more than the lookup: a statement must
+    // not be re-prepared when its parameters change, nor between transactions.
+    let (_dir, store) = open();
+    let rt = runtime();
+    rt.block_on(store.write(|t| {
+        for i in 0..50 {
+            t.record_stage_deployment(&signalbox_core::StageDeployment {
+                train_id: format!("STG{i}"),
+                squad: "tugboat".into(),
+                service: if i % 2 == 0 { "api" } else { "web" }.into(),
+                version: Some(format!("{}", i % 5)),
+                completed_at: instant("2026-11-20T10:00:00Z") + chrono::TimeDelta::hours(i),
+            })?;
+        }
+        Ok::<_, StoreError>(())
+    }))
+    .unwrap();
+    let mut found = 0;
+    for i in 0..20 {
+        let at = instant("2026-11-21T10:00:00Z") + chrono::TimeDelta::minutes(7 * i);
+        let version = format!("{}", i % 5);
+        found +=
+            store.read(|t| t.latest_stage_deployment("tugboat", "api", Some(&version), at)).unwrap().iter().count();
+        found += store.read(|t| t.latest_stage_deployment("tugboat", "web", None, at)).unwrap().iter().count();
+    }
+    assert_eq!(found, 40, "every lookup finds a deployment");
+    // Each of the store's readers that ran them holds them prepared; none was prepared twice.
+    for _ in 0..8 {
+        let (by_version, by_service) = store
+            .read(|t| {
+                let status = |sql| {
+                    t.conn.prepare_cached(sql).map(|s| s.get_status(rusqlite::StatementStatus::RePrepare)).unwrap()
+                };
+                Ok((status(crate::state::STAGE_BY_VERSION), status(crate::state::STAGE_BY_SERVICE)))
+            })
+            .unwrap();
+        assert_eq!((by_version, by_service), (0, 0));
+    }
+}
+
+#[test]
 fn a_database_from_a_newer_build_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     drop(Store::open(dir.path()).unwrap());
