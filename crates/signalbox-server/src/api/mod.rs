@@ -162,7 +162,7 @@ pub fn app(state: AppState) -> Router {
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(crate::metrics::request_span)
-                .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO)),
+                .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::DEBUG)),
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }
