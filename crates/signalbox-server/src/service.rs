@@ -83,7 +83,19 @@ impl<'a, 't> Round<'a, 't> {
 
     /// Decides and records: the train's new state, the decision, and its audit record.
     fn record(&self, train: Train, created_at: DateTime<Utc>, action: &str) -> Result<TrainRecord, ApiError> {
-        let (decision, held) = self.decide(&train)?;
+        let decided = self.decide(&train)?;
+        self.record_decided(train, created_at, action, decided).map(|(record, _)| record)
+    }
+
+    /// Records a decision made for `train` in this round's state (see
+    /// [`Round::decide`]); also gives the decision's audit entry.
+    fn record_decided(
+        &self,
+        train: Train,
+        created_at: DateTime<Utc>,
+        action: &str,
+        (decision, held): (Decision, bool),
+    ) -> Result<(TrainRecord, AuditRecord), ApiError> {
         let record = TrainRecord {
             state: state_after(decision.outcome, held),
             train,
@@ -95,14 +107,15 @@ impl<'a, 't> Round<'a, 't> {
         self.tx.insert_decision(&record.decision)?;
         crate::metrics::record_decision(&record.decision);
         let detail = json!({ "state": record.state, "decision": record.decision });
-        audit(self.tx, self.at, self.actor, action, Some(&record.train.id), detail)?;
+        let entry = audit(self.tx, self.at, self.actor, action, Some(&record.train.id), detail)?;
         if record.state == TrainState::Pending && record.decision.outcome == Outcome::Manual {
             self.left_pending.borrow_mut().push(record.clone());
         }
-        Ok(record)
+        Ok((record, entry))
     }
 }
 
+/// Appends an audit entry and gives it back as stored.
 fn audit(
     tx: &Tx<'_>,
     at: DateTime<Utc>,
@@ -110,14 +123,17 @@ fn audit(
     action: &str,
     train_id: Option<&str>,
     detail: serde_json::Value,
-) -> Result<i64, ApiError> {
-    Ok(tx.append_audit(&NewAudit {
+) -> Result<AuditRecord, ApiError> {
+    let entry = NewAudit {
         at,
         actor: actor.to_string(),
         action: action.to_string(),
         train_id: train_id.map(str::to_string),
         detail,
-    })?)
+    };
+    let seq = tx.append_audit(&entry)?;
+    let NewAudit { at, actor, action, train_id, detail } = entry;
+    Ok(AuditRecord { seq, at, actor, action, train_id, detail })
 }
 
 fn view(tx: &Tx<'_>, record: TrainRecord) -> Result<TrainView, ApiError> {
@@ -140,10 +156,19 @@ pub fn train_id(raw: &str) -> Result<String, ApiError> {
 }
 
 /// Submit (the approve endpoint), with the idempotency rules of DESIGN section 2.
+///
+/// The decision is made first on a read connection, outside the writer, which
+/// is shared by every write of the server: the writer then checks that nothing
+/// the decision read has changed since (the store's generation of decision
+/// inputs: stops, exceptions, holds, stage deployments) and only writes. If
+/// something did change, or the train was resubmitted meanwhile, the writer
+/// decides again, as it always did. Either way the decision is the one the
+/// committed state gives at `at`.
 pub async fn submit(app: &AppState, actor: String, train: Train) -> Result<TrainView, ApiError> {
     let runtime = app.runtime();
     train.validate(runtime.evaluator.config()).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let at = app.now();
+    let early = app.store.read(|tx| Ok(decide_early(tx, &runtime, &train, at, &actor)))??;
     let (view, pending) = app
         .store
         .write(move |tx| {
@@ -159,16 +184,70 @@ pub async fn submit(app: &AppState, actor: String, train: Train) -> Result<Train
                         Some(r) => (r.created_at, "update"),
                         None => (at, "submit"),
                     };
-                    audit(tx, at, &actor, action, Some(&train.id), json!({ "train": train }))?;
+                    let submitted = audit(tx, at, &actor, action, Some(&train.id), json!({ "train": train }))?;
                     let round = Round::new(tx, &runtime, at, &actor)?;
-                    let record = round.record(train, created_at, &format!("{action}.decision"))?;
-                    Ok((view(tx, record)?, round.left_pending()))
+                    let decided = match early {
+                        Some(early) if early.still_holds(tx, existing.is_some()) => (early.decision, early.held),
+                        _ => round.decide(&train)?,
+                    };
+                    let (record, decided) =
+                        round.record_decided(train, created_at, &format!("{action}.decision"), decided)?;
+                    let view = match existing {
+                        // A new train's history is the two entries just written.
+                        None => TrainView {
+                            train: record.train,
+                            state: record.state,
+                            decision: record.decision,
+                            history: vec![submitted, decided],
+                        },
+                        Some(_) => view(tx, record)?,
+                    };
+                    Ok((view, round.left_pending()))
                 }
             }
         })
         .await?;
     notify::announce(app, vec![Notice::Pending(pending)]);
     Ok(view)
+}
+
+/// A submission's decision made on a read connection, and what it was made from.
+struct EarlyDecision {
+    /// The generation of decision inputs it read.
+    generation: u64,
+    /// Whether the train was stored when it was made.
+    existed: bool,
+    decision: Decision,
+    held: bool,
+}
+
+impl EarlyDecision {
+    /// Whether the writer may record it: same generation, and the train still
+    /// stored (or not) as it was. A hold is a decision input, so a train held
+    /// or released meanwhile changed the generation.
+    fn still_holds(&self, tx: &Tx<'_>, exists: bool) -> bool {
+        tx.generation() == Some(self.generation) && self.existed == exists
+    }
+}
+
+/// Decides a submission on a read connection; `None` when the train is stored
+/// unchanged (nothing to decide) or the snapshot has no single generation.
+fn decide_early(
+    tx: &Tx<'_>,
+    runtime: &Runtime,
+    train: &Train,
+    at: DateTime<Utc>,
+    actor: &str,
+) -> Result<Option<EarlyDecision>, ApiError> {
+    let Some(generation) = tx.generation() else {
+        return Ok(None);
+    };
+    let existing = tx.get_train(&train.id)?;
+    if existing.as_ref().is_some_and(|r| r.train == *train || r.state != TrainState::Pending) {
+        return Ok(None);
+    }
+    let (decision, held) = Round::new(tx, runtime, at, actor)?.decide(train)?;
+    Ok(Some(EarlyDecision { generation, existed: existing.is_some(), decision, held }))
 }
 
 pub fn get_train(app: &AppState, id: &str) -> Result<TrainView, ApiError> {

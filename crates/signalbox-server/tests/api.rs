@@ -514,3 +514,85 @@ async fn an_exception_lists_only_the_trains_it_changes() {
     assert_eq!(created["affected_trains"], json!([]), "{created}");
     assert!(created["reevaluate"].is_null());
 }
+
+/// Holds the store's writer inside an operation until `release` is sent (the
+/// operation then runs `then`), and returns once the writer is inside it.
+fn hold_writer(
+    t: &TestApp,
+    then: impl FnOnce(&signalbox_store::Tx<'_>) -> Result<(), signalbox_store::StoreError> + Send + 'static,
+) -> (impl std::future::Future<Output = Result<(), signalbox_store::StoreError>>, std::sync::mpsc::Sender<()>) {
+    let (started_tx, started) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let gate = t.state.store.write(move |tx| {
+        started_tx.send(()).unwrap();
+        released.recv_timeout(std::time::Duration::from_secs(30)).unwrap();
+        then(tx)
+    });
+    started.recv_timeout(std::time::Duration::from_secs(30)).unwrap();
+    (gate, release)
+}
+
+/// Waits until the store has had `n` operations queued in all.
+async fn queued(t: &TestApp, n: u64) {
+    for _ in 0..3000 {
+        if t.state.store.stats().queued >= n {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    panic!("the store never had {n} operations queued");
+}
+
+/// A submission is decided on a read connection before the writer records it;
+/// a stop that commits in between (in an earlier batch, or earlier in the same
+/// batch) must be in the recorded decision, never the approval made without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submission_decided_before_a_stop_committed_is_decided_again() {
+    let at = monday_night();
+    for same_batch in [false, true] {
+        let t = TestApp::new();
+        let router = t.router.clone();
+        let submit = |id: &'static str| {
+            let router = router.clone();
+            tokio::spawn(async move {
+                use tower::ServiceExt;
+                let req = axum::http::Request::post("/v1/trains")
+                    .header("content-type", "application/json")
+                    .header("authorization", format!("Bearer {}", token("pipeline")))
+                    .body(axum::body::Body::from(night_train(id).to_string()))
+                    .unwrap();
+                let response = router.oneshot(req).await.unwrap();
+                let bytes = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
+                serde_json::from_slice::<Value>(&bytes).unwrap()
+            })
+        };
+        let view = if same_batch {
+            // The stop is queued first; the submission decides without it and
+            // queues its write behind it: one batch, the stop first.
+            let (gate, release) = hold_writer(&t, |_| Ok(()));
+            let n = t.state.store.stats().queued;
+            let stop = t.state.store.write(move |tx| tx.insert_stop("all", "CIE 99", "test", at).map(|_| ()));
+            let submission = submit("CHG990");
+            queued(&t, n + 2).await;
+            release.send(()).unwrap();
+            gate.await.unwrap();
+            stop.await.unwrap();
+            submission.await.unwrap()
+        } else {
+            // The writer commits the stop after the submission decided, before its write.
+            let (gate, release) = hold_writer(&t, move |tx| tx.insert_stop("all", "CIE 99", "test", at).map(|_| ()));
+            let n = t.state.store.stats().queued;
+            let submission = submit("CHG991");
+            queued(&t, n + 1).await;
+            release.send(()).unwrap();
+            gate.await.unwrap();
+            submission.await.unwrap()
+        };
+        assert_eq!(view["state"], "pending", "same batch: {same_batch}: {view}");
+        assert_eq!(policies_of(&view), ["global.cie"], "{view}");
+        // And what was stored is what was answered.
+        let id = view["train"]["id"].as_str().unwrap();
+        let (_, stored) = t.get(&format!("/v1/trains/{id}"), "viewer").await;
+        assert_eq!(stored, view);
+    }
+}

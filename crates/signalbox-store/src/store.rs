@@ -34,6 +34,8 @@ pub struct Store {
 /// What the writer has done since the store was opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StoreStats {
+    /// Operations queued for the writer so far; `queued - ops` are waiting.
+    pub queued: u64,
     /// Transactions committed; one per batch of writes.
     pub commits: u64,
     /// `COMMIT`s that failed (every write of such a batch got an error).
@@ -179,6 +181,7 @@ impl Store {
     pub fn stats(&self) -> StoreStats {
         let counters = &self.inner.counters;
         StoreStats {
+            queued: counters.queued.load(Ordering::Relaxed),
             commits: counters.commits.load(Ordering::Relaxed),
             failed_commits: counters.failed_commits.load(Ordering::Relaxed),
             ops: counters.ops.load(Ordering::Relaxed),
@@ -196,7 +199,11 @@ impl Store {
 impl Inner {
     fn enqueue(&self, job: Box<dyn Job>) -> Result<(), StoreError> {
         match lock(&self.queue).as_ref() {
-            Some(queue) => queue.send(job).map_err(|_| StoreError::Closed),
+            Some(queue) => {
+                queue.send(job).map_err(|_| StoreError::Closed)?;
+                self.counters.queued.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
             None => Err(StoreError::Closed),
         }
     }

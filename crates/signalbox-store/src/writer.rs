@@ -24,6 +24,8 @@ pub(crate) const MAX_BATCH: usize = 512;
 /// Counters the writer keeps, for tests and metrics.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
+    /// Operations handed to the writer (run or not yet).
+    pub(crate) queued: AtomicU64,
     pub(crate) commits: AtomicU64,
     pub(crate) failed_commits: AtomicU64,
     pub(crate) ops: AtomicU64,
