@@ -131,6 +131,13 @@ pub(crate) fn open_writer(path: &std::path::Path) -> Result<Connection, StoreErr
     }
     // FULL: a transaction is durable once COMMIT returns, even on power loss.
     conn.pragma_update(None, "synchronous", "FULL").map_err(pragma_error("synchronous"))?;
+    // The writer's transactions can be large (`start trains` re-decides every
+    // pending train in one): a page cache that holds them saves spilling pages
+    // to the WAL mid-transaction and reading them back (10,000 trains: 1.9 s
+    // with SQLite's default 2 MiB, 1.5 s with this). Memory grows only as pages
+    // are used. (`temp_store = MEMORY` for the savepoint journal was tried: six
+    // times slower on that transaction.)
+    conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB).map_err(pragma_error("cache_size"))?;
     conn.pragma_update(None, "foreign_keys", "ON").map_err(pragma_error("foreign_keys"))?;
     migrate(&conn)?;
     Ok(conn)
@@ -143,6 +150,9 @@ pub(crate) fn open_reader(path: &std::path::Path) -> Result<Connection, StoreErr
     configure(&conn)?;
     Ok(conn)
 }
+
+/// The writer's page cache, in KiB as `PRAGMA cache_size` takes it (negative: KiB, not pages).
+const WRITER_CACHE_KIB: i64 = -32 * 1024;
 
 /// Statements a connection keeps prepared; more than the store has, so none is ever evicted.
 const STATEMENT_CACHE: usize = 64;
