@@ -162,7 +162,7 @@ pub fn train_id(raw: &str) -> Result<String, ApiError> {
 /// the decision read has changed since (the store's generation of decision
 /// inputs: stops, exceptions, holds, stage deployments) and only writes. If
 /// something did change, or the train was resubmitted meanwhile, the writer
-/// decides again, as it always did. Either way the decision is the one the
+/// decides again. Either way the decision is the one the
 /// committed state gives at `at`.
 pub async fn submit(app: &AppState, actor: String, train: Train) -> Result<TrainView, ApiError> {
     let runtime = app.runtime();
@@ -187,7 +187,7 @@ pub async fn submit(app: &AppState, actor: String, train: Train) -> Result<Train
                     let submitted = audit(tx, at, &actor, action, Some(&train.id), json!({ "train": train }))?;
                     let round = Round::new(tx, &runtime, at, &actor)?;
                     let decided = match early {
-                        Some(early) if early.still_holds(tx, existing.is_some()) => (early.decision, early.held),
+                        Some(early) if tx.generation() == Some(early.generation) => (early.decision, early.held),
                         _ => round.decide(&train)?,
                     };
                     let (record, decided) =
@@ -211,23 +211,15 @@ pub async fn submit(app: &AppState, actor: String, train: Train) -> Result<Train
     Ok(view)
 }
 
-/// A submission's decision made on a read connection, and what it was made from.
+/// A submission's decision made on a read connection, and the generation of
+/// decision inputs it read. It depends on nothing else but the train's body and
+/// the instant, which the writer shares (a hold is a decision input, so a train
+/// held or released meanwhile changed the generation): the writer may record it
+/// while its transaction sees that same generation.
 struct EarlyDecision {
-    /// The generation of decision inputs it read.
     generation: u64,
-    /// Whether the train was stored when it was made.
-    existed: bool,
     decision: Decision,
     held: bool,
-}
-
-impl EarlyDecision {
-    /// Whether the writer may record it: same generation, and the train still
-    /// stored (or not) as it was. A hold is a decision input, so a train held
-    /// or released meanwhile changed the generation.
-    fn still_holds(&self, tx: &Tx<'_>, exists: bool) -> bool {
-        tx.generation() == Some(self.generation) && self.existed == exists
-    }
 }
 
 /// Decides a submission on a read connection; `None` when the train is stored
@@ -247,7 +239,7 @@ fn decide_early(
         return Ok(None);
     }
     let (decision, held) = Round::new(tx, runtime, at, actor)?.decide(train)?;
-    Ok(Some(EarlyDecision { generation, existed: existing.is_some(), decision, held }))
+    Ok(Some(EarlyDecision { generation, decision, held }))
 }
 
 pub fn get_train(app: &AppState, id: &str) -> Result<TrainView, ApiError> {

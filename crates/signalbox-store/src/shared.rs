@@ -51,11 +51,6 @@ impl SharedState {
     pub(crate) fn new(stops: Vec<Stop>, exceptions: Vec<Exception>, loaded_at: DateTime<Utc>, generation: u64) -> Self {
         SharedState { stops, exceptions, loaded_at, generation }
     }
-
-    /// The exceptions live at `at` (`at` no earlier than `loaded_at`).
-    pub fn live_exceptions(&self, at: DateTime<Utc>) -> impl Iterator<Item = &Exception> {
-        self.exceptions.iter().filter(move |x| x.expires_at > at)
-    }
 }
 
 /// The generation counter and the last [`SharedState`] loaded.

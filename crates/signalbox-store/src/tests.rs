@@ -360,15 +360,20 @@ fn cached_exceptions_serve_later_instants_only() {
     let rt = runtime();
     rt.block_on(store.write(|t| t.insert_exception(&exception("2026-11-23T12:00:00Z")))).unwrap();
     let noon = shared(&store, "2026-11-23T11:00:00Z");
-    assert_eq!(noon.live_exceptions(instant("2026-11-23T11:59:59Z")).count(), 1);
-    // Expired since the set was loaded: filtered out, not served.
-    assert_eq!(noon.live_exceptions(instant("2026-11-23T12:00:00Z")).count(), 0);
+    // Expired since the set was loaded: still listed, and inactive at that
+    // instant for the evaluator, which applies only exceptions active then.
+    let active_at =
+        |s: &crate::SharedState, at: &str| s.exceptions.iter().filter(|x| x.is_active_at(instant(at))).count();
+    assert_eq!(active_at(&noon, "2026-11-23T11:59:59Z"), 1);
+    assert_eq!(active_at(&noon, "2026-11-23T12:00:00Z"), 0);
     // An instant before the set was loaded is read from the tables.
     let earlier = shared(&store, "2026-11-23T10:30:00Z");
     assert!(!std::sync::Arc::ptr_eq(&noon, &earlier));
     assert_eq!(earlier.loaded_at, instant("2026-11-23T10:30:00Z"));
-    // After expiry, a fresh read holds none.
-    assert!(shared(&store, "2026-11-23T13:00:00Z").live_exceptions(instant("2026-11-23T13:00:00Z")).next().is_none());
+    // After expiry the cached set still serves (it is of the current generation),
+    // and nothing in it is active.
+    let later = shared(&store, "2026-11-23T13:00:00Z");
+    assert_eq!(active_at(&later, "2026-11-23T13:00:00Z"), 0);
 }
 
 #[test]
