@@ -13,7 +13,7 @@ freezes contains freeze.name if {
 	end_ms := input.window.end_ms
 	start_ms < end_ms
 	environment := input.train.environment
-	some freeze in data.signalbox.config.freezes
+	some freeze in candidates
 	freeze.start_ms < end_ms
 	start_ms < freeze.end_ms
 	lib.includes(freeze.environments, environment)
@@ -27,3 +27,17 @@ finding := {
 } if {
 	count(freezes) > 0
 }
+
+# The freezes that may overlap what is left of the window, so that a calendar
+# of many freezes costs only those near it. `freeze_index.weeks` lists each
+# freeze under every week it touches (`long`: those spanning more weeks than
+# the index serves), and `input.window.weeks` are the weeks what is left of the
+# window touches; two intervals that overlap share a week. Every freeze when
+# the window spans too many weeks (`weeks` is null) or there is no index.
+candidates := array.concat(index.long, [freeze |
+	some week in input.window.weeks
+	some freeze in index.weeks[week]
+]) if {
+	is_array(input.window.weeks)
+	index := data.signalbox.config.freeze_index
+} else := data.signalbox.config.freezes

@@ -385,6 +385,7 @@ pub fn config_data(config: &Config) -> Json {
             })
         })
         .collect();
+    let freeze_index = freeze_index(config, &freezes);
     let mut slas: Map<String, Json> = Map::new();
     for s in &config.slas {
         let entry = json!({ "service": s.service, "environments": s.environments });
@@ -396,9 +397,56 @@ pub fn config_data(config: &Config) -> Json {
         "environments": config.environments,
         "regions": regions,
         "freezes": freezes,
+        "freeze_index": freeze_index,
         "slas": slas,
         "stage_bake": { "ms": config.policies.stage_bake.num_milliseconds(), "text": config.stage_bake_text() },
     })
+}
+
+/// Milliseconds in a week: the bucket of `freeze_index`.
+const WEEK_MS: i64 = 7 * 24 * 3_600_000;
+/// Freezes touching more weeks than this are `long` (looked at for every window),
+/// and windows spanning more than this look at every freeze.
+const FREEZE_INDEX_MAX_WEEKS: i64 = 8;
+
+/// The freezes by week, so that `scheduling.change_freeze` looks only at those
+/// near the window instead of the whole calendar (docs/policies.md). A freeze
+/// `[start, end)` is listed under each week `floor(ms / WEEK_MS)` of its first
+/// and last millisecond and every week between; any interval that overlaps it
+/// shares a millisecond with it, so shares a week.
+fn freeze_index(config: &Config, freezes: &[Json]) -> Json {
+    let mut weeks: BTreeMap<i64, Vec<Json>> = BTreeMap::new();
+    let mut long = Vec::new();
+    for (freeze, value) in config.freezes.iter().zip(freezes) {
+        let (first, last) = week_span(unix_ms(freeze.start), unix_ms(freeze.end));
+        if last - first > FREEZE_INDEX_MAX_WEEKS {
+            long.push(value.clone());
+        } else {
+            for week in first..=last {
+                weeks.entry(week).or_default().push(value.clone());
+            }
+        }
+    }
+    let weeks: Map<String, Json> =
+        weeks.into_iter().map(|(week, list)| (week.to_string(), Json::Array(list))).collect();
+    json!({ "week_ms": WEEK_MS, "max_weeks": FREEZE_INDEX_MAX_WEEKS, "weeks": weeks, "long": long })
+}
+
+/// `input.window.weeks`: the weeks (keys of `freeze_index.weeks`) that
+/// `[effective_start, end)`, what is left of the window, touches; none when
+/// nothing is left, `None` (every freeze is looked at) when it spans more than
+/// `FREEZE_INDEX_MAX_WEEKS`.
+fn remaining_weeks(effective_start: DateTime<Utc>, end: DateTime<Utc>) -> Option<Vec<String>> {
+    if effective_start >= end {
+        return Some(Vec::new());
+    }
+    let (first, last) = week_span(unix_ms(effective_start), unix_ms(end));
+    (last - first <= FREEZE_INDEX_MAX_WEEKS).then(|| (first..=last).map(|week| week.to_string()).collect())
+}
+
+/// The first and last week `[start_ms, end_ms)` touches (`end_ms > start_ms`).
+fn week_span(start_ms: i64, end_ms: i64) -> (i64, i64) {
+    (start_ms.div_euclid(WEEK_MS), (end_ms - 1).div_euclid(WEEK_MS))
 }
 
 /// `input`: the train, the instant and the state, as policies read it (docs/policies.md).
@@ -446,7 +494,10 @@ pub fn build_input(train: &Train, state: TrainContext<'_>, at: DateTime<Utc>, co
         },
         "now": rfc3339(at),
         "now_ms": unix_ms(at),
-        "window": { "start_ms": unix_ms(train.planned_start), "end_ms": unix_ms(train.planned_end) },
+        "window": {
+            "start_ms": unix_ms(train.planned_start), "end_ms": unix_ms(train.planned_end),
+            "weeks": remaining_weeks(train.planned_start.max(at), train.planned_end),
+        },
         "stops": stops,
         "hold": hold,
         "stage": { "recorded": recorded, "reported_ms": train.stage_deployed_at.map(unix_ms) },
@@ -517,7 +568,19 @@ pub fn input_value(train: &Train, state: TrainContext<'_>, at: DateTime<Utc>, co
             (&k.now_ms, ms(at)),
             (
                 &k.window,
-                fill(&shape.window, [(&k.start_ms, ms(train.planned_start)), (&k.end_ms, ms(train.planned_end))]),
+                fill(
+                    &shape.window,
+                    [
+                        (&k.start_ms, ms(train.planned_start)),
+                        (&k.end_ms, ms(train.planned_end)),
+                        (
+                            &k.weeks,
+                            remaining_weeks(effective_start, train.planned_end).map_or(Value::Null, |weeks| {
+                                Value::from(weeks.iter().map(|w| text(w)).collect::<Vec<_>>())
+                            }),
+                        ),
+                    ],
+                ),
             ),
             (&k.stops, Value::from(stops)),
             (&k.hold, hold),
@@ -566,6 +629,7 @@ input_keys!(
     window,
     start_ms,
     end_ms,
+    weeks,
     stops,
     scope,
     message,
@@ -619,7 +683,7 @@ static INPUT_SHAPE: std::sync::LazyLock<InputShape> = std::sync::LazyLock::new(|
             &k.crb_approved,
             &k.stage_deployed_at,
         ]),
-        window: shape(&[&k.start_ms, &k.end_ms]),
+        window: shape(&[&k.start_ms, &k.end_ms, &k.weeks]),
         stage: shape(&[&k.recorded, &k.reported_ms]),
         recorded: shape(&[&k.train_id, &k.version, &k.completed_at, &k.completed_at_ms]),
         stop: shape(&[&k.id, &k.scope, &k.message]),

@@ -74,17 +74,21 @@ use crate::policy::{PolicyEntry, PolicySet, PolicySource};
 ///   `start_ms`/`end_ms` integers of `config_data` and of `input.business_hours`
 ///   with locals bound to `input.window.end_ms` and `lib.effective_start_ms`
 ///   (integers). `sla` indexes the `slas` object by the squad (a string key;
-///   undefined, not an error, when absent).
+///   undefined, not an error, when absent). `change_freeze.candidates` calls
+///   `array.concat` only on two arrays (`freeze_index.long` and a comprehension)
+///   and indexes `freeze_index.weeks` with the strings of `input.window.weeks`,
+///   after `is_array` (a missing week is undefined, not an error).
 /// - Complete rules with several definitions: `stage_bake.finding` (one needs
 ///   `not deployment`, the other `baked_ms`, which needs `deployment`), and
-///   else-chains (`deployment`, `subject`, `crb_suffix`, `justification_suffix`).
+///   else-chains (`deployment`, `subject`, `crb_suffix`, `justification_suffix`,
+///   `candidates`).
 ///   Functions with several definitions (`covers`, `includes`,
 ///   `service_matches`) all give `true`. `covered` gives `true` for every match.
 const AUDITED: [(&str, &str); 8] = [
     ("5084c11774f4923236e0b161139ad6356434b7a7383ae83ed41e65a980c97937", "lib/window.rego"),
     ("9075e262051557aa0f7279519d7de9a209dcfd142f2baa422d13d1b8bafc4f5c", "scheduling/start_time.rego"),
     ("3def0c7b882336cc868dea7589a942bee78b535106492083f5d1f541753bd608", "global/cie.rego"),
-    ("6de72cd5786d0952ee3588df7cf86574c5143f892c8287282ff49ffca5b19ea0", "scheduling/change_freeze.rego"),
+    ("a32b72f687dd271a0d650a65e3d3ed2942fd236b1064ed535cbe0edf49671dca", "scheduling/change_freeze.rego"),
     ("3c1f3939074101cd6f9348e6955f428fd14269a8bc623cd2070308eaa9519db2", "global/business_hours.rego"),
     ("12edc99f7b2a53b3a0a13eea70c9e98acc8392ba22522f6b5a57beaf32a524dc", "global/stage_bake.rego"),
     ("3c1030c106683aaba3ea115e1035962565252b2482037f039d6a9d3ccf9ae8d1", "global/on_hold.rego"),
