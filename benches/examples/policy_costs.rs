@@ -6,7 +6,7 @@
 //! summary) plus that one policy. Then `scheduling.change_freeze` alone with the
 //! first N of the 50 freezes, to show how its cost grows. Public API only.
 //!
-//! Run: `cargo run --release -p signalbox-benches --example policy_costs [POLICY|none SECONDS]`
+//! Run: `cargo run --release -p signalbox-benches --example policy_costs [POLICY|none|all SECONDS]`
 
 // A measuring tool: a broken setup should stop it loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
@@ -60,7 +60,7 @@ fn main() {
     // loop, for a profiler to watch (`perf record -g`).
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let [policy, seconds] = args.as_slice() {
-        let e = only(Some(policy.as_str()).filter(|p| *p != "none"));
+        let e = if policy == "all" { all.clone() } else { only(Some(policy.as_str()).filter(|p| *p != "none")) };
         let until = Instant::now() + std::time::Duration::from_secs_f64(seconds.parse().unwrap());
         while Instant::now() < until {
             for c in &cases {
