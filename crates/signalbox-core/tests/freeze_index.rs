@@ -1,13 +1,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // tests: a panic is a failed test
 
 //! `data.signalbox.config.freeze_index` and `input.window.weeks` let
-//! `scheduling.change_freeze` look only at the freezes near the window. It must find exactly the freezes a scan of the
-//! whole calendar finds: for generated calendars (short, week-long and long
-//! freezes, edges on week boundaries) and windows (short, across weeks, longer
-//! than the index serves, already over), the policy's set of freezes with the
-//! index, without it (the policy then scans every freeze), and as computed here
-//! from the definition (what is left of the window, `[max(planned_start, now),
-//! planned_end)`, overlaps `[start, end)`) are the same.
+//! `scheduling.change_freeze` look only at the freezes near the window. It must
+//! find exactly the freezes a scan of the whole calendar finds: for generated
+//! calendars (short, week-long and long freezes, edges on week boundaries) and
+//! windows (short, across weeks, longer than the index serves, already over),
+//! the policy's set of freezes with the index, without it (the policy then
+//! scans every freeze), and as computed here from the definition (what is left
+//! of the window, `[max(planned_start, now), planned_end)`, overlaps
+//! `[start, end)`) are the same.
 
 mod common;
 
