@@ -416,3 +416,39 @@ fn within_a_batch_a_change_is_seen_by_the_operations_after_it_and_a_rolled_back_
     rt.block_on(insert).unwrap();
     assert_eq!(rt.block_on(seen).unwrap(), 1);
 }
+
+#[test]
+fn an_operation_larger_than_the_in_memory_savepoint_journal_commits() {
+    // Each operation runs in a SAVEPOINT whose journal SQLite keeps in memory
+    // up to SQLITE_STMTJRNL_SPILL bytes (set in `.cargo/config.toml`) and then
+    // moves to a temporary file in chunks of that size. The unix VFS writes at
+    // most 128 KiB per call, so a threshold above that fails the move with
+    // SQLITE_FULL ("database or disk is full"). Thousands of upserts in one
+    // operation, into a growing table, make the journal move mid-operation.
+    let (_dir, store) = open();
+    let rt = runtime();
+    let mut stored = 0;
+    for round in 0..5u32 {
+        let recorded = rt.block_on(store.write(move |t| {
+            for i in 0..2_000u32 {
+                let n = round * 2_000 + i;
+                t.record_stage_deployment(&signalbox_core::StageDeployment {
+                    // Spread over the key space, as train ids are: pages split everywhere.
+                    train_id: format!("STG{:08x}", n.wrapping_mul(2_654_435_761)),
+                    squad: format!("squad-{}", n % 37),
+                    service: format!("service-{}", n % 101),
+                    version: Some(format!("v{}", n % 7)),
+                    completed_at: instant("2026-11-01T00:00:00Z") + chrono::TimeDelta::seconds(i64::from(n)),
+                })?;
+            }
+            Ok::<_, StoreError>(())
+        }));
+        assert_eq!(recorded, Ok(()), "round {round}");
+        stored = store
+            .read(|t| {
+                Ok(t.conn.query_row("SELECT COUNT(*) FROM stage_deployments", [], |r| r.get::<_, i64>(0)).unwrap())
+            })
+            .unwrap();
+    }
+    assert_eq!(stored, 10_000);
+}
