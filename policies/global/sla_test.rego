@@ -130,3 +130,49 @@ test_several_slas_none_matching_is_manual if {
 	})
 	sla.finding == no_sla with input as inp with data.signalbox.config as cfg
 }
+
+# With data.signalbox.config.sla_index (as Signalbox builds the configuration
+# data), the policy looks the train up in the index instead of scanning the
+# squad's SLAs; "*" stands for every environment or every service.
+
+with_index(index) := object.union(with_slas({}), {"sla_index": index})
+
+test_index_names_the_environment_and_service if {
+	inp := train("netint", "cbr-subnet", "production")
+	cfg := with_index({"netint": {"production": {"cbr-subnet": true}}})
+	not sla.finding with input as inp with data.signalbox.config as cfg
+}
+
+test_index_every_service_in_the_environment if {
+	inp := train("netint", "vpn-gateway", "production")
+	cfg := with_index({"netint": {"production": {"*": true}}})
+	not sla.finding with input as inp with data.signalbox.config as cfg
+}
+
+test_index_the_service_in_every_environment if {
+	inp := train("netint", "cbr-subnet", "stage")
+	cfg := with_index({"netint": {"*": {"cbr-subnet": true}}})
+	not sla.finding with input as inp with data.signalbox.config as cfg
+}
+
+test_index_every_service_in_every_environment if {
+	inp := train("netint", "vpn-gateway", "stage")
+	cfg := with_index({"netint": {"*": {"*": true}}})
+	not sla.finding with input as inp with data.signalbox.config as cfg
+}
+
+test_index_without_the_train_is_manual if {
+	inp := train("netint", "vpn-gateway", "stage")
+	cfg := with_index({
+		"netint": {"production": {"vpn-gateway": true, "*": true}, "*": {"cbr-subnet": true}},
+		"tugboat-updater": {"*": {"*": true}},
+	})
+	sla.finding == no_sla with input as inp with data.signalbox.config as cfg
+}
+
+test_index_is_read_instead_of_the_slas if {
+	# An index without the squad decides, whatever the SLA list says.
+	inp := train("netint", "cbr-subnet", "production")
+	cfg := object.union(with_slas(netint), {"sla_index": {}})
+	sla.finding == no_sla with input as inp with data.signalbox.config as cfg
+}

@@ -393,15 +393,47 @@ pub fn config_data(config: &Config) -> Json {
             list.push(entry);
         }
     }
+    let sla_index = sla_index(config);
     json!({
         "environments": config.environments,
         "regions": regions,
         "freezes": freezes,
         "freeze_index": freeze_index,
         "slas": slas,
+        "sla_index": sla_index,
         "stage_bake": { "ms": config.policies.stage_bake.num_milliseconds(), "text": config.stage_bake_text() },
     })
 }
+
+/// What every SLA covers, so that `global.sla` answers with a look-up instead of
+/// a scan of the squad's SLAs (docs/policies.md): `sla_index[squad][environment]
+/// [service]` is `true` for each environment and service an SLA names, with
+/// [`ANY`] standing for an SLA's "every environment" (`environments` null) or
+/// "every service" (`service` null).
+fn sla_index(config: &Config) -> Json {
+    let mut index: BTreeMap<&str, BTreeMap<&str, BTreeMap<&str, bool>>> = BTreeMap::new();
+    for sla in &config.slas {
+        let squad = index.entry(&sla.squad).or_default();
+        let service = sla.service.as_deref().unwrap_or(ANY);
+        match &sla.environments {
+            None => {
+                squad.entry(ANY).or_default().insert(service, true);
+            }
+            Some(environments) => {
+                for environment in environments {
+                    squad.entry(environment).or_default().insert(service, true);
+                }
+            }
+        }
+    }
+    json!(index)
+}
+
+/// The key of `sla_index` that stands for every environment or every service.
+///
+/// A train's environment or service spelt `*` looks up the entries of the SLAs
+/// that cover everything, which cover it anyway: the look-up stays exact.
+const ANY: &str = "*";
 
 /// Milliseconds in a week: the bucket of `freeze_index`.
 const WEEK_MS: i64 = 7 * 24 * 3_600_000;

@@ -73,8 +73,11 @@ use crate::policy::{PolicyEntry, PolicySet, PolicySource};
 ///   integer or absent); `change_freeze` and `business_hours` compare the
 ///   `start_ms`/`end_ms` integers of `config_data` and of `input.business_hours`
 ///   with locals bound to `input.window.end_ms` and `lib.effective_start_ms`
-///   (integers). `sla` indexes the `slas` object by the squad (a string key;
-///   undefined, not an error, when absent). `change_freeze.candidates` calls
+///   (integers). `sla` indexes `sla_index` by the train's squad, environment
+///   and service, and by `"*"` (strings; an absent key is undefined, not an
+///   error, and so is indexing `true` or a missing level), and only without the
+///   index (`not data.signalbox.config.sla_index`) indexes the `slas` object by
+///   the squad. `change_freeze.candidates` calls
 ///   `array.concat` only on two arrays (`freeze_index.long` and a comprehension)
 ///   and indexes `freeze_index.weeks` with the strings of `input.window.weeks`,
 ///   after `is_array` (a missing week is undefined, not an error).
@@ -92,7 +95,7 @@ const AUDITED: [(&str, &str); 8] = [
     ("3c1f3939074101cd6f9348e6955f428fd14269a8bc623cd2070308eaa9519db2", "global/business_hours.rego"),
     ("12edc99f7b2a53b3a0a13eea70c9e98acc8392ba22522f6b5a57beaf32a524dc", "global/stage_bake.rego"),
     ("3c1030c106683aaba3ea115e1035962565252b2482037f039d6a9d3ccf9ae8d1", "global/on_hold.rego"),
-    ("d21193bc6d9246e0792ad3c2c395be48b2ef34fddd33e19105e80e04f33fff2b", "global/sla.rego"),
+    ("c7394c1a68f440f85f00f86e4383aa07c14dda9ecd14aff39d3a724d9facecfc", "global/sla.rego"),
 ];
 
 /// The helper package every audited policy may read.
