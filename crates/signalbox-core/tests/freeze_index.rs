@@ -16,12 +16,11 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, TimeZone, Utc};
 use proptest::prelude::*;
-use regorus::{Engine, Value};
 use serde_json::{json, Value as Json};
 use signalbox_core::evaluate::{build_input, config_data};
 use signalbox_core::{Config, Train, TrainContext};
 
-use common::{fixtures_dir, policies_dir};
+use common::{eval_shipped_rule, fixtures_dir};
 
 const WEEK_MS: i64 = 7 * 24 * 3_600_000;
 /// A Thursday 00:00Z, the start of a week counted from the epoch (weeks start on Thursdays).
@@ -82,14 +81,8 @@ fn train(start_ms: i64, end_ms: i64) -> Train {
 
 /// `scheduling.change_freeze`'s set of freeze names for `input`, with `data` as the configuration.
 fn policy_freezes(data: &Json, input: &Json) -> BTreeSet<String> {
-    let mut engine = Engine::new();
-    for file in ["lib/window.rego", "scheduling/change_freeze.rego"] {
-        let text = std::fs::read_to_string(policies_dir().join(file)).unwrap();
-        engine.add_policy(file.to_string(), text).unwrap();
-    }
-    engine.add_data(Value::from(json!({ "signalbox": { "config": data } }))).unwrap();
-    engine.set_input(Value::from(input.clone()));
-    let names = engine.eval_rule("data.signalbox.scheduling.change_freeze.freezes".to_string()).unwrap();
+    let files = ["lib/window.rego", "scheduling/change_freeze.rego"];
+    let names = eval_shipped_rule(&files, data, input, "data.signalbox.scheduling.change_freeze.freezes");
     let names = names.as_set().unwrap();
     names.iter().map(|n| n.as_string().unwrap().to_string()).collect()
 }

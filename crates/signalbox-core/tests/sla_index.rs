@@ -13,12 +13,12 @@
 mod common;
 
 use proptest::prelude::*;
-use regorus::{Engine, Value};
+use regorus::Value;
 use serde_json::{json, Value as Json};
 use signalbox_core::evaluate::{build_input, config_data};
 use signalbox_core::{Config, Train, TrainContext};
 
-use common::{fixtures_dir, policies_dir};
+use common::{eval_shipped_rule, fixtures_dir};
 
 const SQUADS: [&str; 3] = ["netint", "razee", "tugboat"];
 const SERVICES: [&str; 3] = ["api", "web", "*"];
@@ -77,14 +77,8 @@ fn train(squad: &str, service: &str, environment: &str) -> Train {
 
 /// Whether `global.sla` finds "no SLA defined" for `input`, with `data` as the configuration.
 fn no_sla(data: &Json, input: &Json) -> bool {
-    let mut engine = Engine::new();
-    for file in ["lib/window.rego", "global/sla.rego"] {
-        let text = std::fs::read_to_string(policies_dir().join(file)).unwrap();
-        engine.add_policy(file.to_string(), text).unwrap();
-    }
-    engine.add_data(Value::from(json!({ "signalbox": { "config": data } }))).unwrap();
-    engine.set_input(Value::from(input.clone()));
-    let finding = engine.eval_rule("data.signalbox.global.sla.finding".to_string()).unwrap();
+    let finding =
+        eval_shipped_rule(&["lib/window.rego", "global/sla.rego"], data, input, "data.signalbox.global.sla.finding");
     if finding == Value::Undefined {
         return false;
     }

@@ -36,3 +36,21 @@ fn collect(root: &Path, dir: &Path, files: &mut BTreeMap<String, String>) {
         }
     }
 }
+
+/// Evaluates `rule` with the shipped policy files `files` (paths under
+/// `policies/`) on the interpreter, with `config` as `data.signalbox.config`.
+pub fn eval_shipped_rule(
+    files: &[&str],
+    config: &serde_json::Value,
+    input: &serde_json::Value,
+    rule: &str,
+) -> regorus::Value {
+    let mut engine = regorus::Engine::new();
+    for file in files {
+        let text = std::fs::read_to_string(policies_dir().join(file)).unwrap();
+        engine.add_policy(file.to_string(), text).unwrap();
+    }
+    engine.add_data(regorus::Value::from(serde_json::json!({ "signalbox": { "config": config } }))).unwrap();
+    engine.set_input(regorus::Value::from(input.clone()));
+    engine.eval_rule(rule.to_string()).unwrap()
+}
