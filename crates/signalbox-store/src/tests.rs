@@ -110,6 +110,33 @@ fn a_failing_operation_is_rolled_back_alone() {
 }
 
 #[test]
+fn an_operation_alone_in_its_batch_that_fails_keeps_nothing() {
+    // Alone, it runs without a savepoint: its transaction is rolled back instead.
+    let (_dir, store) = open();
+    let rt = runtime();
+    let commits = store.stats().commits;
+    let refused = rt.block_on(store.write(|t| {
+        t.set_meta("lone", "1")?;
+        t.set_meta("lone-2", "1")?;
+        Err::<(), _>(OpError::Refused)
+    }));
+    assert_eq!(refused, Err(OpError::Refused));
+    assert_eq!(meta(&store, "lone"), None);
+    assert_eq!(meta(&store, "lone-2"), None);
+    assert_eq!(store.stats().commits, commits, "nothing to commit");
+    let panicked = rt.block_on(store.write(|t| -> Result<(), StoreError> {
+        t.set_meta("lone-3", "1")?;
+        panic!("boom alone");
+    }));
+    assert!(matches!(panicked, Err(StoreError::Panicked { .. })), "{panicked:?}");
+    assert_eq!(meta(&store, "lone-3"), None);
+    // The writer goes on, and a lone operation that succeeds is committed.
+    rt.block_on(store.write(|t| t.set_meta("after", "1"))).unwrap();
+    assert_eq!(meta(&store, "after").as_deref(), Some("1"));
+    assert_eq!(store.stats().commits, commits + 1);
+}
+
+#[test]
 fn a_panicking_operation_is_contained() {
     let (_dir, store) = open();
     let rt = runtime();
