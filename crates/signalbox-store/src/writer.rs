@@ -181,8 +181,7 @@ fn run_batch(conn: &Connection, jobs: Vec<Box<dyn Job>>, counters: &Counters, ca
         for job in jobs.by_ref() {
             counters.ops.fetch_add(1, Ordering::Relaxed);
             let shared = Shared::Writer { cache, touched: &touched };
-            let step = if alone { run_alone(conn, job, shared) } else { run_one(conn, job, shared) };
-            match step {
+            match run_one(conn, job, shared, !alone) {
                 Step::Ran(answer) => answers.push(answer),
                 Step::Aborted(answer, error) => {
                     answers.extend(answer);
@@ -215,13 +214,16 @@ enum Step {
     Aborted(Option<Box<dyn Answer>>, StoreError),
 }
 
-/// Runs one job inside its own savepoint.
-fn run_one(conn: &Connection, job: Box<dyn Job>, shared: Shared<'_>) -> Step {
+/// Runs one job, inside its own savepoint when other jobs share its
+/// transaction (alone, a failure rolls the transaction back instead).
+fn run_one(conn: &Connection, job: Box<dyn Job>, shared: Shared<'_>, savepoint: bool) -> Step {
     let aborted = |e: rusqlite::Error| StoreError::Aborted { message: e.to_string() };
-    if let Err(e) = conn.execute_batch("SAVEPOINT op") {
-        let error = aborted(e);
-        job.fail(error.clone());
-        return Step::Aborted(None, error);
+    if savepoint {
+        if let Err(e) = conn.execute_batch("SAVEPOINT op") {
+            let error = aborted(e);
+            job.fail(error.clone());
+            return Step::Aborted(None, error);
+        }
     }
     let answer = job.run(&Tx::new(conn, shared));
     if conn.is_autocommit() {
@@ -230,31 +232,21 @@ fn run_one(conn: &Connection, job: Box<dyn Job>, shared: Shared<'_>) -> Step {
         let error = StoreError::Aborted { message: "SQLite rolled the transaction back".to_string() };
         return Step::Aborted(Some(answer), error);
     }
-    let end =
-        if answer.keep() { conn.execute_batch("RELEASE op") } else { conn.execute_batch("ROLLBACK TO op; RELEASE op") };
+    let end = match (savepoint, answer.keep()) {
+        (false, _) => Ok(()),
+        (true, true) => conn.execute_batch("RELEASE op"),
+        (true, false) => conn.execute_batch("ROLLBACK TO op; RELEASE op"),
+    };
     match end {
         Ok(()) => Step::Ran(answer),
         Err(e) => Step::Aborted(Some(answer), aborted(e)),
     }
 }
 
-/// Runs the only job of a transaction, without a savepoint (see [`run_batch`]).
-fn run_alone(conn: &Connection, job: Box<dyn Job>, shared: Shared<'_>) -> Step {
-    let answer = job.run(&Tx::new(conn, shared));
-    if conn.is_autocommit() {
-        let error = StoreError::Aborted { message: "SQLite rolled the transaction back".to_string() };
-        return Step::Aborted(Some(answer), error);
-    }
-    Step::Ran(answer)
-}
-
 /// Rolls back a transaction whose one operation failed: nothing of it is kept.
+/// If even that fails the next `BEGIN` fails too, and reports it.
 fn discard(conn: &Connection) -> Result<(), StoreError> {
-    conn.execute_batch("ROLLBACK").map_err(|e| {
-        // As after a failed COMMIT: make sure the next batch can begin.
-        rollback(conn);
-        StoreError::Aborted { message: e.to_string() }
-    })
+    conn.execute_batch("ROLLBACK").map_err(|e| StoreError::Aborted { message: e.to_string() })
 }
 
 fn commit(conn: &Connection, counters: &Counters) -> Result<(), StoreError> {
