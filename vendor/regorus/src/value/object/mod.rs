@@ -93,7 +93,7 @@ impl Object {
     pub fn get(&self, key: &Value) -> Option<&Value> {
         match &self.repr {
             Repr::Empty => None,
-            Repr::Frozen(v) => match v.binary_search_by(|(k, _)| k.cmp(key)) {
+            Repr::Frozen(v) => match v.binary_search_by(|(k, _)| key_cmp(k, key)) {
                 Ok(i) => Some(&v[i].1),
                 Err(_) => None,
             },
@@ -112,7 +112,7 @@ impl Object {
         // in place rather than thawed (mirrors `insert`/`get_or_insert_with`).
         match &mut self.repr {
             Repr::Empty => None,
-            Repr::Frozen(v) => match v.binary_search_by(|(k, _)| k.cmp(key)) {
+            Repr::Frozen(v) => match v.binary_search_by(|(k, _)| key_cmp(k, key)) {
                 Ok(i) => Some(&mut v[i].1),
                 Err(_) => None,
             },
@@ -246,5 +246,24 @@ impl From<Object> for Value {
     #[inline]
     fn from(o: Object) -> Self {
         o.into_value()
+    }
+}
+
+/// `k.cmp(key)`, with string keys compared in line: a look-up compares short
+/// keys many times, and calling `memcmp` for each cost more than the bytes.
+/// Strings order as `str` does: bytes first, then length.
+#[inline]
+fn key_cmp(k: &Value, key: &Value) -> Ordering {
+    match (k, key) {
+        (Value::String(a), Value::String(b)) => {
+            let (a, b) = (a.as_bytes(), b.as_bytes());
+            for (x, y) in a.iter().zip(b) {
+                if x != y {
+                    return x.cmp(y);
+                }
+            }
+            a.len().cmp(&b.len())
+        }
+        _ => k.cmp(key),
     }
 }
