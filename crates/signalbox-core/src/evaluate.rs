@@ -203,6 +203,12 @@ impl Evaluator {
     fn assemble(&self, train: &Train, state: TrainContext<'_>, at: DateTime<Utc>, results: Vec<Slot>) -> Evaluation {
         let mut findings = Vec::new();
         let mut exceptions_applied = Vec::new();
+        // The exceptions live now whose scope covers this train, found in one pass.
+        let covering: Vec<&Exception> = state
+            .exceptions
+            .iter()
+            .filter(|x| x.is_active_at(at) && x.covers(&train.configuration_item, &train.squad, &train.service))
+            .collect();
         for (entry, slot) in self.policies.entries().iter().zip(results) {
             let result = match slot {
                 Slot::Skip => continue,
@@ -210,8 +216,7 @@ impl Evaluator {
                 // Not reachable: every applicable slot is filled. Fail closed all the same.
                 Slot::Pending => RuleResult::Error("the policy was not evaluated".into()),
             };
-            let exception =
-                if entry.exceptions { self.matching_exception(entry, train, state.exceptions, at) } else { None };
+            let exception = if entry.exceptions { matching_exception(entry, &covering) } else { None };
             let finding = |outcome, message: String, exception_id| Finding {
                 policy: entry.path.clone(),
                 priority: entry.priority,
@@ -262,23 +267,16 @@ impl Evaluator {
             actor,
         }
     }
+}
 
-    /// The exception that decides `entry` for this train at `at`: most named
-    /// scope parts first, then the newest.
-    pub fn matching_exception<'a>(
-        &self,
-        entry: &PolicyEntry,
-        train: &Train,
-        exceptions: &'a [Exception],
-        at: DateTime<Utc>,
-    ) -> Option<&'a Exception> {
-        exceptions
-            .iter()
-            .filter(|x| entry.answers_to(&x.policy))
-            .filter(|x| x.is_active_at(at))
-            .filter(|x| x.covers(&train.configuration_item, &train.squad, &train.service))
-            .max_by(|a, b| (a.specificity(), a.created_at, &a.id).cmp(&(b.specificity(), b.created_at, &b.id)))
-    }
+/// Of the exceptions live and covering the train, the one that decides `entry`:
+/// most named scope parts first, then the newest.
+fn matching_exception<'a>(entry: &PolicyEntry, covering: &[&'a Exception]) -> Option<&'a Exception> {
+    covering
+        .iter()
+        .copied()
+        .filter(|x| entry.answers_to(&x.policy))
+        .max_by(|a, b| (a.specificity(), a.created_at, &a.id).cmp(&(b.specificity(), b.created_at, &b.id)))
 }
 
 /// Whether every compiled policy gives on the sample exactly what the interpreter gave.
