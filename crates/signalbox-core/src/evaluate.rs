@@ -724,11 +724,17 @@ static INPUT_SHAPE: std::sync::LazyLock<InputShape> = std::sync::LazyLock::new(|
 });
 
 /// A copy of `shape` with `fields` set (a key missing from the shape is added).
+/// The values are swapped in place, which finds each key without reordering.
 fn fill<const N: usize>(shape: &Value, fields: [(&Value, Value); N]) -> Value {
     let mut object = shape.clone();
     if let Ok(map) = object.as_object_mut() {
         for (key, value) in fields {
-            map.insert(key.clone(), value);
+            match map.get_mut(key) {
+                Some(slot) => *slot = value,
+                None => {
+                    map.insert(key.clone(), value);
+                }
+            }
         }
     }
     object
