@@ -6,7 +6,7 @@
 //! summary) plus that one policy. Then `scheduling.change_freeze` alone with the
 //! first N of the 50 freezes, to show how its cost grows. Public API only.
 //!
-//! Run: `cargo run --release -p signalbox-benches --example policy_costs [POLICY|none|all SECONDS]`
+//! Run: `cargo run --release -p signalbox-benches --example policy_costs [POLICY|none|all SECONDS | quick [ROUNDS]]`
 
 // A measuring tool: a broken setup should stop it loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
@@ -59,6 +59,14 @@ fn main() {
     // `policy_costs <policy> <seconds>`: decide with only that policy applying, in a
     // loop, for a profiler to watch (`perf record -g`).
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // `policy_costs quick [ROUNDS]`: only the "all seven" line, ROUNDS times (3 by
+    // default), for comparing two builds by alternating them.
+    if args.first().is_some_and(|a| a == "quick") {
+        let rounds: usize = args.get(1).map_or(3, |n| n.parse().unwrap());
+        let passes: Vec<String> = (0..rounds).map(|_| format!("{:.1}", time(&all))).collect();
+        println!("all seven: {}", passes.join(" "));
+        return;
+    }
     if let [policy, seconds] = args.as_slice() {
         let e = if policy == "all" { all.clone() } else { only(Some(policy.as_str()).filter(|p| *p != "none")) };
         let until = Instant::now() + std::time::Duration::from_secs_f64(seconds.parse().unwrap());
