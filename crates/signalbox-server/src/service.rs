@@ -41,8 +41,9 @@ pub fn new_decision_id() -> String {
 }
 
 /// One round of decisions inside a transaction: the instant, the actor, and
-/// the state every train of the round shares (active stops, live exceptions;
-/// from the store's in-memory copy when it is current, see `SharedState`).
+/// the state every train of the round shares (active stops, live exceptions,
+/// and the holds and stage deployments looked up; from the store's in-memory
+/// copy when it is current, see `SharedState`).
 struct Round<'a, 't> {
     tx: &'a Tx<'t>,
     runtime: &'a Runtime,
@@ -70,8 +71,8 @@ impl<'a, 't> Round<'a, 't> {
 
     /// As [`Round::decide`], with the live exceptions given.
     fn decide_with(&self, train: &Train, exceptions: &[Exception]) -> Result<(Decision, bool), ApiError> {
-        let hold = self.tx.get_hold(&train.id)?;
-        let stage = self.tx.latest_stage_deployment(&train.squad, &train.service, train.version.as_deref(), self.at)?;
+        let hold = self.tx.hold_for(&self.shared, &train.id)?;
+        let stage = self.tx.stage_for(&self.shared, &train.squad, &train.service, train.version.as_deref(), self.at)?;
         // Exceptions that expired since the shared state was read are in the
         // list; the evaluator applies only those active at `self.at`.
         let context =

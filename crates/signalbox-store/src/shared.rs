@@ -27,15 +27,36 @@
 //!   loaded at `t` serves decisions at `t` or later, where
 //!   [`Exception::is_active_at`] drops what expired since; a decision at an
 //!   earlier instant (a dry run in the past) reads the tables.
+//!
+//! The state also answers the two per-train look-ups of a decision, the hold
+//! and the latest stage deployment ([`Tx::hold_for`](crate::Tx::hold_for),
+//! [`Tx::stage_for`](crate::Tx::stage_for)), but only to a transaction whose
+//! generation is the state's: one that has touched a decision input since
+//! (on the writer) reads the tables. Holds are loaded with the state while
+//! there are at most [`HOLDS_IN_MEMORY`]; stage deployments are remembered per
+//! (squad, service, version) as they are first looked up, as the latest one
+//! whenever it completed, so a decision at an instant before that completion
+//! reads the table.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
-use signalbox_core::{Exception, Stop};
+use signalbox_core::{Exception, Hold, StageDeployment, Stop};
 
-/// Active stops and live exceptions as of one generation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Holds are kept in memory with the shared state while there are at most this many.
+pub(crate) const HOLDS_IN_MEMORY: usize = 10_000;
+
+/// Stage look-ups remembered per generation, at most (later ones read the table).
+const STAGE_LOOKUPS: usize = 10_000;
+
+/// (squad, service, version) of a stage look-up.
+type StageKey = (String, String, Option<String>);
+
+/// Active stops and live exceptions as of one generation, and the holds and
+/// stage deployments decisions of that generation have looked up.
+#[derive(Debug)]
 pub struct SharedState {
     /// The stops not lifted, oldest first.
     pub stops: Vec<Stop>,
@@ -44,12 +65,53 @@ pub struct SharedState {
     pub exceptions: Vec<Exception>,
     /// The instant the exceptions are live at.
     pub loaded_at: DateTime<Utc>,
+    /// Every hold by train id, or `None` when there were too many to keep.
+    holds: Option<HashMap<String, Hold>>,
+    /// The latest stage deployment of each key looked up so far, whenever it completed.
+    stages: Mutex<HashMap<StageKey, Option<StageDeployment>>>,
     generation: u64,
 }
 
 impl SharedState {
-    pub(crate) fn new(stops: Vec<Stop>, exceptions: Vec<Exception>, loaded_at: DateTime<Utc>, generation: u64) -> Self {
-        SharedState { stops, exceptions, loaded_at, generation }
+    pub(crate) fn new(
+        stops: Vec<Stop>,
+        exceptions: Vec<Exception>,
+        holds: Option<Vec<Hold>>,
+        loaded_at: DateTime<Utc>,
+        generation: u64,
+    ) -> Self {
+        let holds = holds.map(|holds| holds.into_iter().map(|h| (h.train_id.clone(), h)).collect());
+        SharedState { stops, exceptions, loaded_at, holds, stages: Mutex::default(), generation }
+    }
+
+    /// The generation this state is of (`u64::MAX` for one read inside a
+    /// batch that had changed decision inputs: it serves no other transaction).
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Every hold by train id, if they were few enough to keep.
+    pub(crate) fn holds(&self) -> Option<&HashMap<String, Hold>> {
+        self.holds.as_ref()
+    }
+
+    /// The latest stage deployment remembered for the key, if it was looked up.
+    pub(crate) fn remembered_stage(&self, key: &StageKey) -> Option<Option<StageDeployment>> {
+        self.stages.lock().unwrap_or_else(PoisonError::into_inner).get(key).cloned()
+    }
+
+    /// Remembers the latest stage deployment for the key, while there is room.
+    pub(crate) fn remember_stage(&self, key: StageKey, latest: Option<StageDeployment>) {
+        let mut stages = self.stages.lock().unwrap_or_else(PoisonError::into_inner);
+        if stages.len() < STAGE_LOOKUPS {
+            stages.insert(key, latest);
+        }
+    }
+
+    /// How many stage look-ups are remembered (for tests).
+    #[cfg(test)]
+    pub(crate) fn remembered_stages(&self) -> usize {
+        self.stages.lock().unwrap_or_else(PoisonError::into_inner).len()
     }
 }
 

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use signalbox_core::{Exception, Hold, Outcome, StageDeployment, Stop};
 
 use crate::error::StoreError;
+use crate::shared::SharedState;
 use crate::tx::{format_id, instant, parse_id, parse_instant, Tx};
 
 /// The latest stage deployment of a squad's service and version completed by an instant.
@@ -19,6 +20,9 @@ pub(crate) const STAGE_BY_SERVICE: &str = "SELECT train_id, squad, service, vers
     FROM stage_deployments INDEXED BY stage_by_service
     WHERE squad = ?1 AND service = ?2 AND completed_at <= ?3
     ORDER BY completed_at DESC, train_id DESC LIMIT 1";
+
+/// Later, as text, than every stored instant (they are RFC 3339 in UTC, years of four digits).
+const END_OF_TIME: &str = "9999-12-31T23:59:59.999999999Z";
 
 const STOP_PREFIX: &str = "stop_";
 const EXCEPTION_PREFIX: &str = "exc_";
@@ -151,6 +155,32 @@ impl Tx<'_> {
         Ok(holds)
     }
 
+    /// Every hold, by train id, if there are at most `limit`.
+    pub(crate) fn holds_if_at_most(&self, limit: usize) -> Result<Option<Vec<Hold>>, StoreError> {
+        let rows = self
+            .conn
+            .prepare_cached("SELECT train_id, by, reason, at FROM holds ORDER BY train_id LIMIT ?1")
+            .and_then(|mut stmt| {
+                stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1)], HoldRow::read)?
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(StoreError::query("holds_if_at_most"))?;
+        if rows.len() > limit {
+            return Ok(None);
+        }
+        rows.into_iter().map(HoldRow::decode).collect::<Result<Vec<_>, _>>().map(Some)
+    }
+
+    /// The train's hold as a decision made with `shared` sees it: from memory
+    /// when `shared` is of this transaction's generation and keeps the holds,
+    /// else read (so a hold set earlier in this batch is seen).
+    pub fn hold_for(&self, shared: &SharedState, train_id: &str) -> Result<Option<Hold>, StoreError> {
+        match shared.holds() {
+            Some(holds) if self.generation() == Some(shared.generation()) => Ok(holds.get(train_id).cloned()),
+            _ => self.get_hold(train_id),
+        }
+    }
+
     /// Every hold, by train id.
     pub fn all_holds(&self) -> Result<Vec<Hold>, StoreError> {
         let rows = self
@@ -197,7 +227,47 @@ impl Tx<'_> {
         version: Option<&str>,
         at: DateTime<Utc>,
     ) -> Result<Option<StageDeployment>, StoreError> {
-        let when = instant(at);
+        self.latest_stage_completed_by(squad, service, version, &instant(at))
+    }
+
+    /// [`Tx::latest_stage_deployment`] as a decision made with `shared` sees
+    /// it: `shared` remembers the latest deployment of each key whenever it
+    /// completed, for this transaction's generation; where that one completed
+    /// after `at`, or `shared` is not of this generation, the table is read.
+    pub fn stage_for(
+        &self,
+        shared: &SharedState,
+        squad: &str,
+        service: &str,
+        version: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<Option<StageDeployment>, StoreError> {
+        if self.generation() != Some(shared.generation()) {
+            return self.latest_stage_deployment(squad, service, version, at);
+        }
+        let key = (squad.to_string(), service.to_string(), version.map(str::to_string));
+        let latest = match shared.remembered_stage(&key) {
+            Some(latest) => latest,
+            None => {
+                let latest = self.latest_stage_completed_by(squad, service, version, END_OF_TIME)?;
+                shared.remember_stage(key, latest.clone());
+                latest
+            }
+        };
+        match latest {
+            Some(latest) if latest.completed_at > at => self.latest_stage_deployment(squad, service, version, at),
+            latest => Ok(latest),
+        }
+    }
+
+    /// The latest matching stage deployment whose `completed_at` text is at most `when`.
+    fn latest_stage_completed_by(
+        &self,
+        squad: &str,
+        service: &str,
+        version: Option<&str>,
+        when: &str,
+    ) -> Result<Option<StageDeployment>, StoreError> {
         let row = match version {
             Some(version) => self.conn.prepare_cached(STAGE_BY_VERSION).and_then(|mut stmt| {
                 stmt.query_row(rusqlite::params![squad, service, version, when], StageRow::read).optional()

@@ -444,6 +444,124 @@ fn within_a_batch_a_change_is_seen_by_the_operations_after_it_and_a_rolled_back_
     assert_eq!(rt.block_on(seen).unwrap(), 1);
 }
 
+fn stage(train_id: &str, version: &str, completed_at: &str) -> signalbox_core::StageDeployment {
+    signalbox_core::StageDeployment {
+        train_id: train_id.into(),
+        squad: "tugboat".into(),
+        service: "api".into(),
+        version: Some(version.into()),
+        completed_at: instant(completed_at),
+    }
+}
+
+fn hold(train_id: &str) -> signalbox_core::Hold {
+    signalbox_core::Hold {
+        train_id: train_id.into(),
+        by: "chat:U1".into(),
+        reason: "waiting for CRB".into(),
+        at: instant("2026-11-23T09:00:00Z"),
+    }
+}
+
+#[test]
+fn holds_and_stage_deployments_come_from_the_shared_state_of_their_generation() {
+    let (_dir, store) = open();
+    let rt = runtime();
+    let at = instant("2026-11-23T10:00:00Z");
+    let first = stage("CHG-S1", "1.0", "2026-11-22T08:00:00Z");
+    let recorded = first.clone();
+    rt.block_on(store.write(move |t| {
+        t.record_stage_deployment(&recorded)?;
+        t.set_hold(&hold("CHG1"))
+    }))
+    .unwrap();
+    let look = |when: &str| {
+        let when = instant(when);
+        store
+            .read(|t| {
+                let s = t.shared_state(at)?;
+                Ok((
+                    t.hold_for(&s, "CHG1")?,
+                    t.hold_for(&s, "CHG2")?,
+                    t.stage_for(&s, "tugboat", "api", Some("1.0"), when)?,
+                    t.stage_for(&s, "tugboat", "api", None, when)?,
+                    s.remembered_stages(),
+                ))
+            })
+            .unwrap()
+    };
+    let (held, free, by_version, any, remembered) = look("2026-11-23T10:00:00Z");
+    assert_eq!(held, Some(hold("CHG1")));
+    assert_eq!(free, None);
+    assert_eq!(by_version.as_ref(), Some(&first));
+    assert_eq!(any.as_ref(), Some(&first));
+    assert_eq!(remembered, 2, "one look-up remembered per (squad, service, version)");
+    // The same generation: the same answers, nothing new to remember.
+    assert_eq!(look("2026-11-23T10:00:00Z"), (Some(hold("CHG1")), None, Some(first.clone()), Some(first.clone()), 2));
+    // Before the deployment completed there was none: read from the table.
+    let (_, _, by_version, any, _) = look("2026-11-22T07:59:59Z");
+    assert_eq!((by_version, any), (None, None));
+
+    // A newer deployment of another version and a lifted hold: a new generation sees both.
+    let second = stage("CHG-S2", "2.0", "2026-11-23T09:00:00Z");
+    let recorded = second.clone();
+    rt.block_on(store.write(move |t| {
+        t.record_stage_deployment(&recorded)?;
+        t.clear_hold("CHG1").map(|_| ())
+    }))
+    .unwrap();
+    let (held, _, by_version, any, remembered) = look("2026-11-23T10:00:00Z");
+    assert_eq!(held, None);
+    assert_eq!(by_version.as_ref(), Some(&first), "version 1.0 is still the first");
+    assert_eq!(any.as_ref(), Some(&second));
+    assert_eq!(remembered, 2);
+    // At an instant between the two, the latest one completed by then: the first.
+    let (_, _, _, any, _) = look("2026-11-23T08:59:59Z");
+    assert_eq!(any.as_ref(), Some(&first));
+}
+
+#[test]
+fn a_hold_or_stage_deployment_recorded_earlier_in_the_batch_is_seen() {
+    let (_dir, store) = open();
+    let rt = runtime();
+    let at = instant("2026-11-23T10:00:00Z");
+    // Warm the shared state, then in one operation load it, change the
+    // decision inputs, and look them up with the state loaded before.
+    assert!(shared(&store, "2026-11-23T10:00:00Z").stops.is_empty());
+    let seen = rt
+        .block_on(store.write(move |t| {
+            let before = t.shared_state(at)?;
+            let (no_hold, no_stage) = (t.hold_for(&before, "CHG1")?, t.stage_for(&before, "tugboat", "api", None, at)?);
+            t.set_hold(&hold("CHG1"))?;
+            t.record_stage_deployment(&stage("CHG-S1", "1.0", "2026-11-22T08:00:00Z"))?;
+            Ok::<_, StoreError>((
+                no_hold,
+                no_stage,
+                t.hold_for(&before, "CHG1")?,
+                t.stage_for(&before, "tugboat", "api", None, at)?.map(|d| d.train_id),
+            ))
+        }))
+        .unwrap();
+    assert_eq!(seen, (None, None, Some(hold("CHG1")), Some("CHG-S1".to_string())));
+}
+
+#[test]
+fn with_more_holds_than_kept_in_memory_each_is_read() {
+    let (_dir, store) = open();
+    let rt = runtime();
+    let count = crate::shared::HOLDS_IN_MEMORY + 1;
+    rt.block_on(store.write(move |t| (0..count).try_for_each(|i| t.set_hold(&hold(&format!("CHG{i}")))))).unwrap();
+    let (kept, last, none) = store
+        .read(|t| {
+            let s = t.shared_state(instant("2026-11-23T10:00:00Z"))?;
+            Ok((s.holds().is_some(), t.hold_for(&s, &format!("CHG{}", count - 1))?, t.hold_for(&s, "CHG-none")?))
+        })
+        .unwrap();
+    assert!(!kept, "too many holds to keep");
+    assert_eq!(last, Some(hold(&format!("CHG{}", count - 1))));
+    assert_eq!(none, None);
+}
+
 #[test]
 fn an_operation_larger_than_the_in_memory_savepoint_journal_commits() {
     // Each operation runs in a SAVEPOINT whose journal SQLite keeps in memory

@@ -12,7 +12,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension};
 
 use crate::error::StoreError;
-use crate::shared::{SharedCache, SharedState};
+use crate::shared::{SharedCache, SharedState, HOLDS_IN_MEMORY};
 
 /// A transaction on one connection, handed to the closures of
 /// [`Store::write`](crate::Store::write) and [`Store::read`](crate::Store::read).
@@ -61,9 +61,9 @@ impl<'a> Tx<'a> {
         }
     }
 
-    /// The active stops and the exceptions live at `at`, from memory when the
-    /// cache holds them for this transaction's view, else read (and offered to
-    /// the cache).
+    /// The active stops and the exceptions live at `at` (and the holds, while
+    /// few), from memory when the cache holds them for this transaction's view,
+    /// else read (and offered to the cache).
     pub fn shared_state(&self, at: DateTime<Utc>) -> Result<Arc<SharedState>, StoreError> {
         let cache = match self.shared {
             Shared::Writer { cache, .. } | Shared::Reader { cache, .. } => cache,
@@ -75,6 +75,7 @@ impl<'a> Tx<'a> {
         let state = Arc::new(SharedState::new(
             self.active_stops()?,
             self.live_exceptions(at)?,
+            self.holds_if_at_most(HOLDS_IN_MEMORY)?,
             at,
             generation.unwrap_or(u64::MAX),
         ));
