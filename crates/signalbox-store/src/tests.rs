@@ -534,6 +534,8 @@ fn a_hold_or_stage_deployment_recorded_earlier_in_the_batch_is_seen() {
             let (no_hold, no_stage) = (t.hold_for(&before, "CHG1")?, t.stage_for(&before, "tugboat", "api", None, at)?);
             t.set_hold(&hold("CHG1"))?;
             t.record_stage_deployment(&stage("CHG-S1", "1.0", "2026-11-22T08:00:00Z"))?;
+            // Read again now, the state serves no look-ups and so keeps no holds.
+            assert!(t.shared_state(at)?.holds().is_none());
             Ok::<_, StoreError>((
                 no_hold,
                 no_stage,

@@ -72,10 +72,16 @@ impl<'a> Tx<'a> {
         if let Some(state) = generation.and_then(|g| cache.get(g, at)) {
             return Ok(state);
         }
+        // A state read inside a batch that changed decision inputs serves no
+        // look-ups (`hold_for` reads the table then), so it loads no holds.
+        let holds = match generation {
+            Some(_) => self.holds_if_at_most(HOLDS_IN_MEMORY)?,
+            None => None,
+        };
         let state = Arc::new(SharedState::new(
             self.active_stops()?,
             self.live_exceptions(at)?,
-            self.holds_if_at_most(HOLDS_IN_MEMORY)?,
+            holds,
             at,
             generation.unwrap_or(u64::MAX),
         ));
