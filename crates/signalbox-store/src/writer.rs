@@ -196,7 +196,10 @@ fn run_batch(conn: &Connection, jobs: Vec<Box<dyn Job>>, counters: &Counters, ca
                 Err(error)
             }
             // The one operation is not to be kept: end its transaction unwritten.
-            None if alone && answers.iter().any(|a| !a.keep()) => discard(conn),
+            None if alone && answers.iter().any(|a| !a.keep()) => {
+                rollback(conn);
+                Ok(())
+            }
             None => commit(conn, counters),
         };
         if touched.get() {
@@ -241,12 +244,6 @@ fn run_one(conn: &Connection, job: Box<dyn Job>, shared: Shared<'_>, savepoint: 
         Ok(()) => Step::Ran(answer),
         Err(e) => Step::Aborted(Some(answer), aborted(e)),
     }
-}
-
-/// Rolls back a transaction whose one operation failed: nothing of it is kept.
-/// If even that fails the next `BEGIN` fails too, and reports it.
-fn discard(conn: &Connection) -> Result<(), StoreError> {
-    conn.execute_batch("ROLLBACK").map_err(|e| StoreError::Aborted { message: e.to_string() })
 }
 
 fn commit(conn: &Connection, counters: &Counters) -> Result<(), StoreError> {
