@@ -173,6 +173,13 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Runs one statement that returns no rows (`BEGIN`, `SAVEPOINT op`, `COMMIT`…)
+/// from the connection's statement cache. `execute_batch` parses its text on
+/// every call; these run once or twice per request.
+pub(crate) fn exec_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
 /// Applies every migration the database has not seen yet.
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
     let found = user_version(conn)?;

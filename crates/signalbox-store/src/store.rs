@@ -11,7 +11,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 use crate::error::StoreError;
-use crate::schema;
+use crate::schema::{self, exec_cached};
 use crate::shared::SharedCache;
 use crate::tx::{Shared, Tx};
 use crate::writer::{self, Counters, Job, ProbeJob, WriteJob};
@@ -144,11 +144,11 @@ impl Store {
         let conn = lease.conn()?;
         // Read before the transaction begins: its snapshot holds at least this generation.
         let generation = self.inner.cache.generation();
-        conn.execute_batch("BEGIN DEFERRED").map_err(StoreError::query("read"))?;
+        exec_cached(conn, "BEGIN DEFERRED").map_err(StoreError::query("read"))?;
         let result = f(&Tx::new(conn, Shared::Reader { cache: &self.inner.cache, generation }));
         // Ending a read transaction cannot lose anything; a failure here only
         // means the lease's drop will try again.
-        let _ = conn.execute_batch(if result.is_ok() { "COMMIT" } else { "ROLLBACK" });
+        let _ = exec_cached(conn, if result.is_ok() { "COMMIT" } else { "ROLLBACK" });
         result
     }
 
@@ -231,22 +231,39 @@ impl Drop for Inner {
 
 /// A fixed set of read-only connections; `take` waits for a free one.
 struct ReadPool {
-    idle: Mutex<Vec<Connection>>,
+    idle: Mutex<Idle>,
     freed: Condvar,
+}
+
+struct Idle {
+    conns: Vec<Connection>,
+    /// Callers blocked in `take`. A hand-back wakes one only when there is
+    /// one: `Condvar::notify_one` makes a system call even when no one waits.
+    waiting: usize,
 }
 
 impl ReadPool {
     fn new(conns: Vec<Connection>) -> ReadPool {
-        ReadPool { idle: Mutex::new(conns), freed: Condvar::new() }
+        ReadPool { idle: Mutex::new(Idle { conns, waiting: 0 }), freed: Condvar::new() }
     }
 
     fn take(&self) -> Lease<'_> {
         let mut idle = lock(&self.idle);
         loop {
-            if let Some(conn) = idle.pop() {
+            if let Some(conn) = idle.conns.pop() {
                 return Lease { pool: self, conn: Some(conn) };
             }
+            idle.waiting += 1;
             idle = self.freed.wait(idle).unwrap_or_else(PoisonError::into_inner);
+            idle.waiting -= 1;
+        }
+    }
+
+    fn give_back(&self, conn: Connection) {
+        let mut idle = lock(&self.idle);
+        idle.conns.push(conn);
+        if idle.waiting > 0 {
+            self.freed.notify_one();
         }
     }
 }
@@ -270,8 +287,7 @@ impl Drop for Lease<'_> {
             if !conn.is_autocommit() {
                 let _ = conn.execute_batch("ROLLBACK");
             }
-            lock(&self.pool.idle).push(conn);
-            self.pool.freed.notify_one();
+            self.pool.give_back(conn);
         }
     }
 }
@@ -280,4 +296,36 @@ impl Drop for Lease<'_> {
 /// across a panic (a queue handle, a join handle, a list of idle connections).
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A caller waiting for the only connection gets it when it is handed
+    /// back; a hand-back with no one waiting leaves it idle for the next.
+    #[test]
+    fn a_waiting_reader_is_woken_by_a_hand_back() {
+        let pool = &ReadPool::new(vec![Connection::open_in_memory().unwrap()]);
+        std::thread::scope(|scope| {
+            let lease = pool.take();
+            let (got, heard) = mpsc::channel();
+            scope.spawn(move || {
+                let lease = pool.take();
+                got.send(lease.conn().is_ok()).unwrap();
+            });
+            // The other thread is blocked until the lease comes back.
+            while lock(&pool.idle).waiting == 0 {
+                std::thread::yield_now();
+            }
+            assert!(heard.try_recv().is_err());
+            drop(lease);
+            let woken = heard.recv_timeout(Duration::from_secs(5));
+            // Frees a waiter that was never woken, so that the test fails instead of hanging.
+            pool.freed.notify_all();
+            assert_eq!(woken, Ok(true), "the waiter was not woken");
+        });
+        let idle = lock(&pool.idle);
+        assert_eq!((idle.conns.len(), idle.waiting), (1, 0));
+    }
 }

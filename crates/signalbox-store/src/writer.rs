@@ -16,6 +16,7 @@ use std::sync::Arc;
 use rusqlite::Connection;
 
 use crate::error::StoreError;
+use crate::schema::exec_cached;
 use crate::shared::SharedCache;
 use crate::tx::{Shared, Tx};
 
@@ -167,7 +168,7 @@ fn tracing_free_warning(e: &rusqlite::Error) {
 fn run_batch(conn: &Connection, jobs: Vec<Box<dyn Job>>, counters: &Counters, cache: &SharedCache) {
     let mut jobs = jobs.into_iter();
     while jobs.len() > 0 {
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(e) = exec_cached(conn, "BEGIN IMMEDIATE") {
             let error = StoreError::Begin { message: e.to_string() };
             for job in jobs {
                 job.fail(error.clone());
@@ -222,7 +223,7 @@ enum Step {
 fn run_one(conn: &Connection, job: Box<dyn Job>, shared: Shared<'_>, savepoint: bool) -> Step {
     let aborted = |e: rusqlite::Error| StoreError::Aborted { message: e.to_string() };
     if savepoint {
-        if let Err(e) = conn.execute_batch("SAVEPOINT op") {
+        if let Err(e) = exec_cached(conn, "SAVEPOINT op") {
             let error = aborted(e);
             job.fail(error.clone());
             return Step::Aborted(None, error);
@@ -237,7 +238,7 @@ fn run_one(conn: &Connection, job: Box<dyn Job>, shared: Shared<'_>, savepoint: 
     }
     let end = match (savepoint, answer.keep()) {
         (false, _) => Ok(()),
-        (true, true) => conn.execute_batch("RELEASE op"),
+        (true, true) => exec_cached(conn, "RELEASE op"),
         (true, false) => conn.execute_batch("ROLLBACK TO op; RELEASE op"),
     };
     match end {
@@ -247,7 +248,7 @@ fn run_one(conn: &Connection, job: Box<dyn Job>, shared: Shared<'_>, savepoint: 
 }
 
 fn commit(conn: &Connection, counters: &Counters) -> Result<(), StoreError> {
-    match conn.execute_batch("COMMIT") {
+    match exec_cached(conn, "COMMIT") {
         Ok(()) => {
             counters.commits.fetch_add(1, Ordering::Relaxed);
             Ok(())
@@ -264,7 +265,7 @@ fn commit(conn: &Connection, counters: &Counters) -> Result<(), StoreError> {
 fn rollback(conn: &Connection) {
     if !conn.is_autocommit() {
         // If even this fails the next BEGIN fails too, and reports it.
-        let _ = conn.execute_batch("ROLLBACK");
+        let _ = exec_cached(conn, "ROLLBACK");
     }
 }
 
