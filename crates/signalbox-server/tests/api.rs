@@ -433,7 +433,14 @@ async fn every_response_carries_a_request_id() {
     let t = TestApp::new();
     let response =
         t.router.clone().oneshot(axum::http::Request::get("/healthz").body(Body::empty()).unwrap()).await.unwrap();
-    assert!(response.headers().get("x-request-id").is_some());
+    let made = response.headers().get("x-request-id").unwrap().to_str().unwrap();
+    assert_eq!(made.len(), 36, "a UUID: {made}");
+    // One the caller sent is kept, errors included.
+    for path in ["/healthz", "/v1/nothing"] {
+        let request = axum::http::Request::get(path).header("x-request-id", "pipeline-run-42").body(Body::empty());
+        let response = t.router.clone().oneshot(request.unwrap()).await.unwrap();
+        assert_eq!(response.headers().get("x-request-id").unwrap(), "pipeline-run-42", "{path}");
+    }
 }
 
 #[tokio::test]

@@ -21,6 +21,7 @@ use serde_json::json;
 use signalbox_core::config::Role;
 use signalbox_core::{Decision, Exception, Stop, Train, TrainState};
 use signalbox_store::{Store, TrainFilter};
+use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -154,17 +155,22 @@ pub fn app(state: AppState) -> Router {
         .fallback(not_found)
         .with_state(state)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
-        .layer(axum::middleware::from_fn(json_errors))
-        .layer(axum::middleware::from_fn(crate::metrics::track))
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        // One `layer` call: each call boxes every route again, and a request
+        // then clones and polls every box on its way in.
         .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(crate::metrics::request_span)
-                .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::DEBUG)),
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(crate::metrics::request_span)
+                        .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::DEBUG)),
+                )
+                .layer(PropagateRequestIdLayer::new(request_id))
+                .layer(axum::middleware::from_fn(crate::metrics::track))
+                .layer(axum::middleware::from_fn(json_errors))
+                .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
+                .layer(DefaultBodyLimit::max(BODY_LIMIT)),
         )
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }
 
 async fn method_not_allowed() -> ApiError {
