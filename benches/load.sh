@@ -21,7 +21,8 @@ DURATION_SECS=${DURATION_SECS:-30}
 LOADGEN_THREADS=${LOADGEN_THREADS:-1}
 
 cargo build --release --quiet -p signalbox-server -p signalbox-benches --bins >&2
-BIN=$(pwd)/target/release
+# Where cargo put the binaries (CARGO_TARGET_DIR, if set, is relative to here).
+BIN=$(realpath -m "${CARGO_TARGET_DIR:-target}")/release
 
 WORK=$(mktemp -d -t signalbox-load.XXXXXX)
 SERVER_PID=

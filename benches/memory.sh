@@ -16,7 +16,8 @@ TRAINS=${TRAINS:-100000}
 APPROVE_REQUESTS=${APPROVE_REQUESTS:-10000}
 
 cargo build --release --quiet -p signalbox-server -p signalbox-benches --bins >&2
-BIN=$(pwd)/target/release
+# Where cargo put the binaries (CARGO_TARGET_DIR, if set, is relative to here).
+BIN=$(realpath -m "${CARGO_TARGET_DIR:-target}")/release
 
 WORK=$(mktemp -d -t signalbox-memory.XXXXXX)
 SERVER_PID=

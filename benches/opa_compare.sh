@@ -31,4 +31,5 @@ if [[ ! -f $LIB ]]; then
 fi
 
 cargo build --release --quiet -p signalbox-benches --bin opa_compare >&2
-"$ROOT/target/release/opa_compare" --lib "$LIB" --policies "$ROOT/policies" "$@"
+# Where cargo put it (CARGO_TARGET_DIR, if set, is relative to here).
+"$(realpath -m "${CARGO_TARGET_DIR:-target}")/release/opa_compare" --lib "$LIB" --policies "$ROOT/policies" "$@"
