@@ -373,6 +373,35 @@ async fn the_audit_log_is_newest_first_filtered_and_paged() {
     assert!(page["next_before"].is_null());
 }
 
+/// The audit entries a submission writes, read back from the store, are the
+/// ones its reply showed, for a new train and for a pending one resubmitted
+/// changed (with text that JSON must escape).
+#[tokio::test]
+async fn stored_audit_details_are_those_the_reply_showed() {
+    let t = TestApp::new();
+    let first = t.submit(&day_train("CHG930")).await;
+    let mut changed = day_train("CHG930");
+    changed["title"] = json!("Deploy razeeapi (81ed70 to 9a0b1c), with \"quotes\" and é");
+    let second = t.submit(&changed).await;
+    assert_eq!(second["history"].as_array().unwrap().len(), 4, "{second}");
+    let (_, page) = t.get("/v1/audit?train_id=CHG930", "viewer").await;
+    let mut stored = page["entries"].as_array().unwrap().clone();
+    stored.reverse();
+    let shown: Vec<Value> = first["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(&second["history"].as_array().unwrap()[2..])
+        .cloned()
+        .collect();
+    assert_eq!(stored, shown);
+    let actions: Vec<&str> = stored.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["submit", "submit.decision", "update", "update.decision"]);
+    assert_eq!(stored[2]["detail"]["train"]["title"], changed["title"]);
+    assert_eq!(stored[3]["detail"]["decision"], second["decision"]);
+    assert_eq!(stored[3]["detail"]["state"], "pending");
+}
+
 #[tokio::test]
 async fn an_invalid_reload_is_refused_and_the_old_set_keeps_serving() {
     let t = TestApp::new();
