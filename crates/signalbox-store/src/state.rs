@@ -157,14 +157,7 @@ impl Tx<'_> {
 
     /// Every hold, by train id, if there are at most `limit`.
     pub(crate) fn holds_if_at_most(&self, limit: usize) -> Result<Option<Vec<Hold>>, StoreError> {
-        let rows = self
-            .conn
-            .prepare_cached("SELECT train_id, by, reason, at FROM holds ORDER BY train_id LIMIT ?1")
-            .and_then(|mut stmt| {
-                stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1)], HoldRow::read)?
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .map_err(StoreError::query("holds_if_at_most"))?;
+        let rows = self.hold_rows(i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1))?;
         if rows.len() > limit {
             return Ok(None);
         }
@@ -183,12 +176,16 @@ impl Tx<'_> {
 
     /// Every hold, by train id.
     pub fn all_holds(&self) -> Result<Vec<Hold>, StoreError> {
-        let rows = self
-            .conn
-            .prepare_cached("SELECT train_id, by, reason, at FROM holds ORDER BY train_id")
-            .and_then(|mut stmt| stmt.query_map([], HoldRow::read)?.collect::<Result<Vec<_>, _>>())
-            .map_err(StoreError::query("all_holds"))?;
-        rows.into_iter().map(HoldRow::decode).collect()
+        // A negative LIMIT is none in SQLite.
+        self.hold_rows(-1)?.into_iter().map(HoldRow::decode).collect()
+    }
+
+    /// The first `limit` holds by train id, undecoded.
+    fn hold_rows(&self, limit: i64) -> Result<Vec<HoldRow>, StoreError> {
+        self.conn
+            .prepare_cached("SELECT train_id, by, reason, at FROM holds ORDER BY train_id LIMIT ?1")
+            .and_then(|mut stmt| stmt.query_map([limit], HoldRow::read)?.collect::<Result<Vec<_>, _>>())
+            .map_err(StoreError::query("hold_rows"))
     }
 
     // ---- stage deployments ----
