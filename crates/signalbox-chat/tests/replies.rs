@@ -31,7 +31,14 @@ fn train(id: &str, squad: &str, title: &str) -> Train {
 }
 
 fn finding(policy: &str, priority: u32, outcome: Outcome, message: &str) -> Finding {
-    Finding { policy: policy.to_string(), priority, outcome, message: message.to_string(), exception_id: None }
+    Finding {
+        policy: policy.to_string(),
+        priority,
+        outcome,
+        message: message.to_string(),
+        exception_id: None,
+        policy_error: false,
+    }
 }
 
 fn decision(train_id: &str, findings: Vec<Finding>, evaluated_at: &str) -> Decision {

@@ -50,6 +50,10 @@ pub struct Finding {
     pub message: String,
     /// The exception whose result this finding is, if any.
     pub exception_id: Option<String>,
+    /// The policy failed to evaluate (an error, a time-out, a malformed result)
+    /// and this finding fails closed in its place. Absent when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub policy_error: bool,
 }
 
 /// The decision record, exactly as stored and served.
@@ -116,7 +120,14 @@ mod tests {
     use super::*;
 
     fn finding(policy: &str, outcome: Outcome, message: &str) -> Finding {
-        Finding { policy: policy.into(), priority: 0, outcome, message: message.into(), exception_id: None }
+        Finding {
+            policy: policy.into(),
+            priority: 0,
+            outcome,
+            message: message.into(),
+            exception_id: None,
+            policy_error: false,
+        }
     }
 
     #[test]

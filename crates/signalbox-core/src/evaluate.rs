@@ -24,7 +24,10 @@ use crate::config::Config;
 use crate::decision::{overall_outcome, sanitize_message, summary, Decision, Finding, Outcome};
 use crate::fast_path::FastPath;
 use crate::policy::{PolicyEntry, PolicyError, PolicySet};
-use crate::state::{Exception, TrainContext};
+use crate::state::{Exception, Stop, TrainContext};
+
+/// The policy that says whether a stop covers a train.
+const CIE_POLICY: &str = "global.cie";
 use crate::time::{rfc3339, unix_ms};
 use crate::Train;
 
@@ -223,12 +226,12 @@ impl Evaluator {
                 outcome,
                 message: sanitize_message(&message),
                 exception_id,
+                policy_error: false,
             };
+            let failed = |e: &str| Finding { policy_error: true, ..finding(Outcome::Manual, error_message(e), None) };
             match (result, exception) {
                 // An error stays a finding unless an exception makes it stricter-or-equal.
-                (RuleResult::Error(e), Some(x)) if x.result == Outcome::Approved => {
-                    findings.push(finding(Outcome::Manual, error_message(&e), None));
-                }
+                (RuleResult::Error(e), Some(x)) if x.result == Outcome::Approved => findings.push(failed(&e)),
                 (_, Some(x)) => {
                     exceptions_applied.push(x.id.clone());
                     if x.result != Outcome::Approved {
@@ -238,11 +241,31 @@ impl Evaluator {
                 }
                 (RuleResult::Pass, None) => {}
                 (RuleResult::Finding { outcome, message }, None) => findings.push(finding(outcome, message, None)),
-                (RuleResult::Error(e), None) => findings.push(finding(Outcome::Manual, error_message(&e), None)),
+                (RuleResult::Error(e), None) => findings.push(failed(&e)),
             }
         }
         let outcome = overall_outcome(&findings);
         Evaluation { outcome, summary: summary(outcome, &findings), findings, exceptions_applied }
+    }
+
+    /// The stops among `stops` that cover `train`, as the `global.cie` policy
+    /// judges it: each stop alone is shown to that policy (without exceptions),
+    /// and covers the train if the policy fails on it. A policy that errors on
+    /// a stop counts it as covering (fail closed). With no `global.cie` in the
+    /// policy set no stop covers anything, as in decisions.
+    pub fn stops_covering<'s>(&self, train: &Train, stops: &'s [Stop], at: DateTime<Utc>) -> Vec<&'s Stop> {
+        let Some(entry) = self.policies.find(CIE_POLICY) else {
+            return Vec::new();
+        };
+        stops
+            .iter()
+            .filter(|stop| {
+                let context = TrainContext { stops: std::slice::from_ref(*stop), ..TrainContext::default() };
+                let mut engine = self.engine.clone();
+                engine.set_input(Value::from(build_input(train, context, at, &self.config)));
+                !matches!(eval_entry(&mut engine, entry), RuleResult::Pass)
+            })
+            .collect()
     }
 
     /// Evaluates and wraps the result as a decision record.

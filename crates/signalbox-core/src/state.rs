@@ -139,5 +139,14 @@ pub fn latest_stage_deployment<'a>(
         .iter()
         .filter(|d| d.squad == train.squad && d.service == train.service && d.completed_at <= at)
         .filter(|d| train.version.is_none() || d.version == train.version)
-        .max_by_key(|d| d.completed_at)
+        .max_by(|a, b| a.recency().cmp(&b.recency()))
+}
+
+impl StageDeployment {
+    /// What "latest" means between stage deployments: the later `completed_at`,
+    /// and between two completed at the same instant the greater `train_id`.
+    /// The store's queries order by the same key.
+    pub fn recency(&self) -> (DateTime<Utc>, &str) {
+        (self.completed_at, &self.train_id)
+    }
 }

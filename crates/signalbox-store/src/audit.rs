@@ -10,14 +10,128 @@ use serde::{Deserialize, Serialize};
 use crate::error::StoreError;
 use crate::tx::{from_json, instant, parse_instant, sql_count, to_json, Tx};
 
+/// What an audit entry records. Stored and served as its text, e.g.
+/// `submit.decision` or `exception.create`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "&'static str")]
+pub enum AuditAction {
+    /// A new train, as submitted; then its decision.
+    Submit,
+    SubmitDecision,
+    /// A pending train resubmitted with a changed body; then its decision.
+    Update,
+    UpdateDecision,
+    Approve,
+    Reject,
+    Hold,
+    HoldDecision,
+    Release,
+    ReleaseDecision,
+    Start,
+    Complete,
+    Abort,
+    ReevaluateDecision,
+    ExceptionCreate,
+    ExceptionDelete,
+    Stop,
+    StartTrains,
+    StartTrainsDecision,
+    Reload,
+    ChatCommand,
+    TokenBootstrap,
+}
+
+impl AuditAction {
+    pub const ALL: [AuditAction; 22] = [
+        AuditAction::Submit,
+        AuditAction::SubmitDecision,
+        AuditAction::Update,
+        AuditAction::UpdateDecision,
+        AuditAction::Approve,
+        AuditAction::Reject,
+        AuditAction::Hold,
+        AuditAction::HoldDecision,
+        AuditAction::Release,
+        AuditAction::ReleaseDecision,
+        AuditAction::Start,
+        AuditAction::Complete,
+        AuditAction::Abort,
+        AuditAction::ReevaluateDecision,
+        AuditAction::ExceptionCreate,
+        AuditAction::ExceptionDelete,
+        AuditAction::Stop,
+        AuditAction::StartTrains,
+        AuditAction::StartTrainsDecision,
+        AuditAction::Reload,
+        AuditAction::ChatCommand,
+        AuditAction::TokenBootstrap,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::Submit => "submit",
+            AuditAction::SubmitDecision => "submit.decision",
+            AuditAction::Update => "update",
+            AuditAction::UpdateDecision => "update.decision",
+            AuditAction::Approve => "approve",
+            AuditAction::Reject => "reject",
+            AuditAction::Hold => "hold",
+            AuditAction::HoldDecision => "hold.decision",
+            AuditAction::Release => "release",
+            AuditAction::ReleaseDecision => "release.decision",
+            AuditAction::Start => "start",
+            AuditAction::Complete => "complete",
+            AuditAction::Abort => "abort",
+            AuditAction::ReevaluateDecision => "reevaluate.decision",
+            AuditAction::ExceptionCreate => "exception.create",
+            AuditAction::ExceptionDelete => "exception.delete",
+            AuditAction::Stop => "stop",
+            AuditAction::StartTrains => "start_trains",
+            AuditAction::StartTrainsDecision => "start_trains.decision",
+            AuditAction::Reload => "reload",
+            AuditAction::ChatCommand => "chat.command",
+            AuditAction::TokenBootstrap => "token.bootstrap",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<AuditAction> {
+        AuditAction::ALL.into_iter().find(|a| a.as_str() == text)
+    }
+
+    /// Whether the entry records a decision (its detail holds `state` and `decision`).
+    pub fn is_decision(self) -> bool {
+        self.as_str().ends_with(".decision")
+    }
+}
+
+impl std::fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<AuditAction> for &'static str {
+    fn from(action: AuditAction) -> &'static str {
+        action.as_str()
+    }
+}
+
+impl TryFrom<String> for AuditAction {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        AuditAction::parse(&text).ok_or_else(|| format!("unknown audit action `{text}`"))
+    }
+}
+
 /// An audit entry to append.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewAudit {
     pub at: DateTime<Utc>,
     /// Who did it, e.g. `pipeline:deploy-bot` or `chat:U024BE7LH`.
     pub actor: String,
-    /// What was done, e.g. `submit`, `approve`, `stop`.
-    pub action: String,
+    /// What was done.
+    pub action: AuditAction,
     pub train_id: Option<String>,
     pub detail: serde_json::Value,
 }
@@ -28,7 +142,7 @@ pub struct AuditRecord {
     pub seq: i64,
     pub at: DateTime<Utc>,
     pub actor: String,
-    pub action: String,
+    pub action: AuditAction,
     pub train_id: Option<String>,
     pub detail: serde_json::Value,
 }
@@ -46,7 +160,7 @@ impl Tx<'_> {
             )
             .and_then(|mut stmt| {
                 stmt.query_row(
-                    rusqlite::params![instant(entry.at), entry.actor, entry.action, entry.train_id, detail],
+                    rusqlite::params![instant(entry.at), entry.actor, entry.action.as_str(), entry.train_id, detail],
                     |row| row.get(0),
                 )
             })
@@ -119,13 +233,34 @@ impl AuditRow {
 
     fn decode(self) -> Result<AuditRecord, StoreError> {
         let what = |field: &str| format!("audit.{field} of entry {}", self.seq);
+        let action = AuditAction::parse(&self.action).ok_or_else(|| StoreError::Decode {
+            what: what("action"),
+            message: format!("unknown action `{}`", self.action),
+        })?;
         Ok(AuditRecord {
+            action,
             at: parse_instant(&what("at"), &self.at)?,
             detail: from_json(&what("detail"), &self.detail)?,
             seq: self.seq,
             actor: self.actor,
-            action: self.action,
             train_id: self.train_id,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_round_trip_through_their_text() {
+        for action in AuditAction::ALL {
+            assert_eq!(AuditAction::parse(action.as_str()), Some(action));
+            let json = serde_json::to_string(&action).unwrap();
+            assert_eq!(json, format!("\"{action}\""));
+            assert_eq!(serde_json::from_str::<AuditAction>(&json).unwrap(), action);
+        }
+        assert_eq!(AuditAction::parse("launch"), None);
+        assert!(serde_json::from_str::<AuditAction>("\"launch\"").is_err());
     }
 }

@@ -41,6 +41,15 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the store cannot serve now but may later (closed, its writer
+    /// stuck, the database busy): a caller answers "try again", not "bug".
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Closed | StoreError::WriterStuck { .. } | StoreError::Locked { .. } | StoreError::Begin { .. }
+        )
+    }
+
     /// Wraps a SQLite error raised by the operation named `op`.
     pub(crate) fn query(op: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
         move |e| StoreError::Query { op, message: e.to_string() }

@@ -49,7 +49,7 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
-pub use audit::{AuditRecord, NewAudit};
+pub use audit::{AuditAction, AuditRecord, NewAudit};
 pub use error::StoreError;
 pub use shared::SharedState;
 pub use state::{NewException, SCOPE_ALL};

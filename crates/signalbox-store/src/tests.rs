@@ -314,7 +314,7 @@ fn the_audit_log_cannot_be_rewritten() {
     let entry = crate::NewAudit {
         at: chrono::Utc::now(),
         actor: "a".into(),
-        action: "b".into(),
+        action: crate::AuditAction::Reload,
         train_id: None,
         detail: serde_json::json!(null),
     };

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use signalbox_core::{Decision, Finding, Hold, Outcome, StageDeployment, Train, TrainState};
-use signalbox_store::{NewAudit, NewException, Store, StoreError, TrainFilter, TrainRecord, Tx};
+use signalbox_store::{AuditAction, NewAudit, NewException, Store, StoreError, TrainFilter, TrainRecord, Tx};
 
 /// A data directory under Cargo's target dir, so fsync is a real one.
 fn data_dir() -> tempfile::TempDir {
@@ -48,6 +48,7 @@ fn decision(id: &str, train_id: &str, evaluated_at: &str) -> Decision {
             outcome: Outcome::Manual,
             message: "no SLA defined".to_string(),
             exception_id: None,
+            policy_error: false,
         }],
         exceptions_applied: vec![],
         evaluated_at: at(evaluated_at),
@@ -165,7 +166,7 @@ fn the_audit_log_pages_newest_first_and_tells_a_trains_history_oldest_first() {
                 t.append_audit(&NewAudit {
                     at: at("2026-11-23T10:00:00Z") + chrono::Duration::minutes(i),
                     actor: "chat:U1".into(),
-                    action: if i == 0 { "stop".into() } else { format!("action{i}") },
+                    action: AuditAction::ALL[usize::try_from(i).unwrap()],
                     train_id: (i > 0).then(|| if i % 2 == 0 { "CHG2".into() } else { "CHG1".into() }),
                     detail: json!({"i": i}),
                 })
@@ -190,7 +191,7 @@ fn the_audit_log_pages_newest_first_and_tells_a_trains_history_oldest_first() {
     assert_eq!(history.iter().map(|r| r.seq).collect::<Vec<_>>(), [seqs[2], seqs[4]]);
     let entry = &history[0];
     assert_eq!(entry.at, at("2026-11-23T10:02:00Z"));
-    assert_eq!((entry.actor.as_str(), entry.action.as_str()), ("chat:U1", "action2"));
+    assert_eq!((entry.actor.as_str(), entry.action), ("chat:U1", AuditAction::ALL[2]));
     assert_eq!(entry.train_id.as_deref(), Some("CHG2"));
     assert_eq!(entry.detail, json!({"i": 2}));
     let wire = serde_json::to_value(entry).unwrap();
@@ -447,7 +448,7 @@ fn many_concurrent_writers_are_batched_into_few_commits() {
                             t.append_audit(&NewAudit {
                                 at: at("2026-11-23T10:00:00Z"),
                                 actor: format!("task{i}"),
-                                action: "test".into(),
+                                action: AuditAction::ChatCommand,
                                 train_id: None,
                                 detail: json!(i),
                             })
@@ -490,7 +491,7 @@ fn every_acknowledged_write_survives_a_reopen() {
                         t.append_audit(&NewAudit {
                             at: t0,
                             actor: "pipeline:deploy-bot".into(),
-                            action: "submit".into(),
+                            action: AuditAction::Submit,
                             train_id: Some(rec.train.id.clone()),
                             detail: json!({}),
                         })
@@ -618,4 +619,58 @@ fn a_second_store_on_the_same_directory_is_refused_until_the_first_is_gone() {
     first.shutdown();
     drop(first);
     Store::open(dir.path()).unwrap();
+}
+
+/// Every `Tx` method that changes a decision input (stops, holds, stage
+/// deployments, exceptions) moves the generation once its batch commits, so
+/// no decision made before the change is recorded after it. Add a line here for
+/// each new such method.
+#[test]
+fn every_change_of_a_decision_input_moves_the_generation() {
+    let dir = data_dir();
+    let store = Store::open(dir.path()).unwrap();
+    let t0 = at("2026-11-23T10:00:00Z");
+    let hold = Hold { train_id: "CHG1".into(), by: "chat:U1".into(), reason: "wait".into(), at: t0 };
+    type Change = Box<dyn Fn(&Tx<'_>) -> Result<(), StoreError> + Send + Sync>;
+    let changes: Vec<(&str, Change)> = vec![
+        ("insert_stop", Box::new(move |t| t.insert_stop("all", "CIE 1", "incident:bot", t0).map(drop))),
+        ("lift_stops", Box::new(move |t| t.lift_stops("all", "chat:U1", t0).map(drop))),
+        ("set_hold", Box::new(move |t| t.set_hold(&hold))),
+        ("clear_hold", Box::new(|t| t.clear_hold("CHG1").map(drop))),
+        ("record_stage_deployment", Box::new(move |t| t.record_stage_deployment(&stage("CHG9", "tugboat", None, t0)))),
+        ("insert_exception", Box::new(move |t| t.insert_exception(&new_exception("global.sla", t0)).map(drop))),
+        ("delete_exception", Box::new(move |t| t.delete_exception("exc_1", "chat:U1", t0).map(drop))),
+    ];
+    for (name, change) in changes {
+        let before = store.generation();
+        write(&store, move |t| change(t)).unwrap();
+        assert!(store.generation() > before, "`{name}` changed a decision input without moving the generation");
+    }
+    // Changes of anything else leave it alone.
+    let before = store.generation();
+    let rec = record("CHG2", "production", "tugboat", "2026-11-23T10:00:00Z");
+    write(&store, move |t| t.put_train(&rec)).unwrap();
+    assert_eq!(store.generation(), before);
+}
+
+/// Two stage deployments completed at the same instant: the store picks the
+/// one the core's `StageDeployment::recency` calls latest.
+#[test]
+fn ties_between_stage_deployments_break_as_the_core_says() {
+    let dir = data_dir();
+    let store = Store::open(dir.path()).unwrap();
+    let done = at("2026-11-22T10:00:00Z");
+    let deployments = vec![stage("CHG7", "tugboat", Some("81ed70"), done), stage("CHG5", "tugboat", Some("81ed70"), done)];
+    let rows = deployments.clone();
+    write(&store, move |t| rows.iter().try_for_each(|d| t.record_stage_deployment(d))).unwrap();
+    let mut production = train("CHG8", "production", "tugboat");
+    for version in [Some("81ed70".to_string()), None] {
+        production.version = version.clone();
+        let expected = signalbox_core::state::latest_stage_deployment(&deployments, &production, done).cloned();
+        let stored = store
+            .read(|t| t.latest_stage_deployment("tugboat", "auto-update", version.as_deref(), done))
+            .unwrap();
+        assert_eq!(stored, expected, "version {version:?}");
+        assert_eq!(stored.map(|d| d.train_id), Some("CHG7".to_string()));
+    }
 }
