@@ -30,8 +30,9 @@ use signalbox_benches::{
     spread_line, Case, Realistic, CONDUCTOR_TOKEN,
 };
 use signalbox_core::{Evaluator, TrainState};
-use signalbox_server::api::{app, AppState};
+use signalbox_server::app::app;
 use signalbox_server::runtime::Runtime;
+use signalbox_server::state::AppState;
 use signalbox_store::Store;
 use tower::ServiceExt;
 

@@ -952,7 +952,7 @@ pub async fn seed_trains(
                     tx.append_audit(&NewAudit {
                         at,
                         actor: actor.clone(),
-                        action: "submit".into(),
+                        action: signalbox_store::AuditAction::Submit,
                         train_id: id.clone(),
                         detail: json!({ "train": record.train }),
                     })?;
@@ -961,7 +961,7 @@ pub async fn seed_trains(
                     tx.append_audit(&NewAudit {
                         at,
                         actor,
-                        action: "submit.decision".into(),
+                        action: signalbox_store::AuditAction::SubmitDecision,
                         train_id: id,
                         detail: json!({ "state": record.state, "decision": record.decision }),
                     })?;

@@ -1,7 +1,6 @@
 //! The commands a conductor can type (DESIGN section 6), as values.
 
-use chrono::TimeDelta;
-use signalbox_core::Outcome;
+pub use signalbox_core::ExceptionRequest;
 
 /// One parsed chat command.
 ///
@@ -36,21 +35,6 @@ pub enum Command {
     Hold { id: String, reason: String },
     /// `release <id> [because <text>]`.
     Release { id: String, reason: Option<String> },
-}
-
-/// What `create exception` asks for; the server checks the path against the
-/// manifest and the duration against the configured maximum.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExceptionRequest {
-    pub result: Outcome,
-    /// The policy path or alias as typed, e.g. `business_hours`.
-    pub policy: String,
-    pub duration: TimeDelta,
-    /// Scope, narrowing left to right; `None` when omitted, `Some("*")` when typed as `*`.
-    pub configuration_item: Option<String>,
-    pub squad: Option<String>,
-    pub service: Option<String>,
-    pub justification: String,
 }
 
 /// The name of a command, without its arguments.

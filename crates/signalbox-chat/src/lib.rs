@@ -41,4 +41,4 @@ pub use render::{
     render_pending_notice, render_reevaluated, render_rejected, render_released, render_start_trains, render_stop,
     render_unknown_policy, slack_escape,
 };
-pub use view::{HistoryLine, TrainOutcome, TrainResult, TrainView};
+pub use view::{DescribedTrain, HistoryLine, TrainOutcome, TrainResult};

@@ -11,7 +11,7 @@ use signalbox_core::{Exception, Finding, Outcome, Stop, TrainState};
 use crate::command::Verb;
 use crate::error::ParseError;
 use crate::text::{count, instant, one_line, table, time_left, truncate, window};
-use crate::view::{TrainOutcome, TrainResult, TrainView};
+use crate::view::{DescribedTrain, TrainOutcome, TrainResult};
 
 /// The `describe` and `oa` columns, as DESIGN section 6 names them.
 const TRAIN_HEADERS: [&str; 6] = ["Train", "Who", "State", "Env", "Title", "Policy"];
@@ -21,7 +21,7 @@ const TITLE_CHARS: usize = 50;
 
 /// `describe <id>`: failed policies first, then the train's row, its
 /// justification, CRB approval, window, hold, latest decision and history.
-pub fn render_describe(view: &TrainView) -> String {
+pub fn render_describe(view: &DescribedTrain) -> String {
     let mut out = Vec::new();
     let findings = sorted_findings(&view.decision.findings);
     if findings.is_empty() {
@@ -67,7 +67,7 @@ fn sorted_findings(findings: &[Finding]) -> Vec<&Finding> {
     sorted
 }
 
-fn train_row(view: &TrainView, title_chars: usize) -> Vec<String> {
+fn train_row(view: &DescribedTrain, title_chars: usize) -> Vec<String> {
     let findings = sorted_findings(&view.decision.findings);
     let policies = if findings.is_empty() {
         "-".to_string()
@@ -84,7 +84,7 @@ fn train_row(view: &TrainView, title_chars: usize) -> Vec<String> {
     ]
 }
 
-fn decision_line(view: &TrainView) -> String {
+fn decision_line(view: &DescribedTrain) -> String {
     let d = &view.decision;
     let applied = if d.exceptions_applied.is_empty() {
         String::new()
@@ -94,7 +94,7 @@ fn decision_line(view: &TrainView) -> String {
     format!("*Decision:* {} at {} by {} ({}{applied})", d.outcome, instant(d.evaluated_at), d.actor, d.decision_id)
 }
 
-fn history(view: &TrainView) -> String {
+fn history(view: &DescribedTrain) -> String {
     if view.history.is_empty() {
         return "*History:* none recorded".to_string();
     }
@@ -111,7 +111,7 @@ fn history(view: &TrainView) -> String {
 }
 
 /// `oa`: pending trains, oldest first, one row each.
-pub fn render_outstanding(trains: &[TrainView]) -> String {
+pub fn render_outstanding(trains: &[DescribedTrain]) -> String {
     let pending = pending_oldest_first(trains);
     if pending.is_empty() {
         return "✅ No trains are waiting for a conductor.".to_string();
@@ -125,15 +125,15 @@ pub fn render_outstanding(trains: &[TrainView]) -> String {
     .join("\n")
 }
 
-fn pending_oldest_first(trains: &[TrainView]) -> Vec<&TrainView> {
-    let mut pending: Vec<&TrainView> = trains.iter().filter(|v| v.state == TrainState::Pending).collect();
+fn pending_oldest_first(trains: &[DescribedTrain]) -> Vec<&DescribedTrain> {
+    let mut pending: Vec<&DescribedTrain> = trains.iter().filter(|v| v.state == TrainState::Pending).collect();
     pending.sort_by(|a, b| (a.submitted_at(), &a.train.id).cmp(&(b.submitted_at(), &b.train.id)));
     pending
 }
 
 /// A notice for a conductors' channel: trains a decision has left waiting for
 /// a conductor, each with its row and its failed policies, and how to decide.
-pub fn render_pending_notice(trains: &[TrainView]) -> String {
+pub fn render_pending_notice(trains: &[DescribedTrain]) -> String {
     let mut out = Vec::new();
     let several = trains.len() > 1;
     match trains {
@@ -211,7 +211,7 @@ fn scope_phrase(e: &Exception) -> String {
 
 /// The reply to `create exception`: what it does, until when, and which pending
 /// trains it would change with the `reevaluate` line that applies it to them.
-pub fn render_exception_created(exception: &Exception, affected: &[TrainView]) -> String {
+pub fn render_exception_created(exception: &Exception, affected: &[DescribedTrain]) -> String {
     let e = exception;
     let lasting = signalbox_core::time::format_duration(e.expires_at - e.created_at);
     let mut out = vec![

@@ -6,7 +6,7 @@ use signalbox_core::{Decision, Hold, Train, TrainState};
 
 /// A train as `describe` and `oa` show it: DESIGN section 2's train view plus its hold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TrainView {
+pub struct DescribedTrain {
     pub train: Train,
     pub state: TrainState,
     /// The latest decision.
@@ -18,7 +18,7 @@ pub struct TrainView {
     pub hold: Option<Hold>,
 }
 
-impl TrainView {
+impl DescribedTrain {
     /// When the train arrived: its first history entry, or else its latest decision.
     pub fn submitted_at(&self) -> DateTime<Utc> {
         self.history.iter().map(|h| h.at).min().unwrap_or(self.decision.evaluated_at)

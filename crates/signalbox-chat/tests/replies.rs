@@ -61,7 +61,7 @@ fn history(at_text: &str, actor: &str, action: &str, detail: &str) -> HistoryLin
 }
 
 /// A held production train failing three policies, history given newest first.
-fn held_train() -> TrainView {
+fn held_train() -> DescribedTrain {
     let findings = vec![
         // Out of order on purpose: describe lists them by priority.
         finding("global.sla", 6, Outcome::Manual, "no SLA defined"),
@@ -74,7 +74,7 @@ fn held_train() -> TrainView {
         finding("global.on_hold", 5, Outcome::Manual, "held by U024BE7LH: waiting for the DB team"),
     ];
     let decision = decision("CHG7687021", findings, "2026-11-23T14:30:00Z");
-    TrainView {
+    DescribedTrain {
         train: train("CHG7687021", "tugboat-updater", "Deploy razeeapi (e1176f to 81ed70)"),
         state: TrainState::Pending,
         history: vec![
@@ -97,13 +97,13 @@ fn held_train() -> TrainView {
 }
 
 /// A train that passed, with a justification and CRB approval.
-fn approved_train() -> TrainView {
+fn approved_train() -> DescribedTrain {
     let mut t = train("CHG8147162", "netint", "Rotate cbr-subnet certificates");
     t.exception_justification = Some("CAB approved on 2026-11-20, see thread".to_string());
     t.crb_approved = true;
     t.version = None;
     t.planned_end = at("2026-11-24T01:00:00Z");
-    TrainView {
+    DescribedTrain {
         decision: decision("CHG8147162", vec![], "2026-11-23T13:00:00Z"),
         train: t,
         state: TrainState::Approved,
@@ -118,7 +118,7 @@ fn approved_train() -> TrainView {
 }
 
 /// A train whose window was over when it was decided.
-fn late_train() -> TrainView {
+fn late_train() -> DescribedTrain {
     let findings = vec![finding(
         "scheduling.start_time",
         0,
@@ -128,7 +128,7 @@ fn late_train() -> TrainView {
     let mut t = train("CHG5550001", "razee", "Deploy razee-operator 2.4.1");
     t.planned_start = at("2026-11-23T10:00:00Z");
     t.planned_end = at("2026-11-23T12:00:00Z");
-    TrainView {
+    DescribedTrain {
         decision: decision("CHG5550001", findings, "2026-11-23T12:30:00Z"),
         train: t,
         state: TrainState::Rejected,
@@ -143,7 +143,7 @@ fn late_train() -> TrainView {
 }
 
 /// A pending stage train caught by a stop, submitted before the held one, with a long title.
-fn stopped_train() -> TrainView {
+fn stopped_train() -> DescribedTrain {
     let findings = vec![finding(
         "global.cie",
         1,
@@ -156,7 +156,7 @@ fn stopped_train() -> TrainView {
         "A very long title that goes on and on about what this change does to the cluster",
     );
     t.environment = "stage".to_string();
-    TrainView {
+    DescribedTrain {
         decision: decision("CHG5550002", findings, "2026-11-23T12:30:00Z"),
         train: t,
         state: TrainState::Pending,

@@ -22,5 +22,5 @@ pub use config::Config;
 pub use decision::{Decision, Finding, Outcome};
 pub use evaluate::{Evaluation, Evaluator};
 pub use policy::{PolicyEntry, PolicyError, PolicySet, PolicySource};
-pub use state::{Exception, Hold, StageDeployment, State, Stop, TrainContext};
+pub use state::{Exception, ExceptionRequest, Hold, StageDeployment, State, Stop, TrainContext};
 pub use train::{Train, TrainError, TrainState};

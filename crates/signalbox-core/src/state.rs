@@ -89,6 +89,22 @@ fn named(part: &Option<String>) -> Option<&str> {
     part.as_deref().filter(|p| *p != "*" && !p.is_empty())
 }
 
+/// An exception as a conductor asks for it: the store gives it an id, the
+/// creation instant and, from `duration`, its expiry. The server checks the
+/// path against the manifest and the duration against the configured maximum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExceptionRequest {
+    pub result: Outcome,
+    /// The policy path or alias as typed, e.g. `business_hours`.
+    pub policy: String,
+    pub duration: chrono::TimeDelta,
+    /// Scope, narrowing left to right; `None` when omitted, `Some("*")` when typed as `*`.
+    pub configuration_item: Option<String>,
+    pub squad: Option<String>,
+    pub service: Option<String>,
+    pub justification: String,
+}
+
 /// Everything a decision reads besides the train, the configuration and the instant.
 ///
 /// `stops` are the active stops, and `exceptions` those not deleted; expiry is

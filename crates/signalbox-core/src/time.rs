@@ -9,6 +9,43 @@ pub fn rfc3339(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
+/// What an instant in a request must look like.
+pub const INSTANT_FORMAT: &str = "an RFC 3339 instant like 2026-11-23T15:00:00Z";
+
+/// Reads an RFC 3339 instant with an offset (`Z` or `+02:00`), years 0001-9999.
+/// The error says what was expected and what was found, for users.
+pub fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text.trim())
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+        .filter(|t| (1..=9999).contains(&chrono::Datelike::year(t)))
+        .ok_or_else(|| format!("expected {INSTANT_FORMAT}, found `{text}`"))
+}
+
+/// `#[serde(deserialize_with)]` for instants in requests: [`parse_instant`]'s rules and message.
+pub mod instant {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let text = String::deserialize(d)?;
+        super::parse_instant(&text).map_err(serde::de::Error::custom)
+    }
+
+    /// The same for an optional instant (`null` or absent is `None`).
+    pub mod option {
+        use chrono::{DateTime, Utc};
+        use serde::{Deserialize, Deserializer};
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+            match Option::<String>::deserialize(d)? {
+                None => Ok(None),
+                Some(text) => super::super::parse_instant(&text).map(Some).map_err(serde::de::Error::custom),
+            }
+        }
+    }
+}
+
 /// Milliseconds since the Unix epoch: the unit instants have inside policies.
 pub fn unix_ms(at: DateTime<Utc>) -> i64 {
     at.timestamp_millis()
@@ -93,6 +130,20 @@ mod tests {
         for text in ["40m", "4h", "1h30m", "24h", "45s"] {
             let d = parse_duration(text).unwrap_or_default();
             assert_eq!(format_duration(d), text);
+        }
+    }
+}
+
+#[cfg(test)]
+mod instant_tests {
+    use super::*;
+
+    #[test]
+    fn instants_name_the_expected_format_and_keep_to_four_digit_years() {
+        assert_eq!(rfc3339(parse_instant("2026-12-07T15:00:00+01:00").unwrap()), "2026-12-07T14:00:00Z");
+        for bad in ["2026-12-07T15:00:00", "tomorrow", "", "+10000-01-01T00:00:00Z", "-0001-01-01T00:00:00Z"] {
+            let e = parse_instant(bad).unwrap_err();
+            assert_eq!(e, format!("expected an RFC 3339 instant like 2026-11-23T15:00:00Z, found `{bad}`"));
         }
     }
 }

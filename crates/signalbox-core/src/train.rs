@@ -22,13 +22,15 @@ pub struct Train {
     pub title: String,
     #[serde(default)]
     pub version: Option<String>,
+    #[serde(deserialize_with = "crate::time::instant::deserialize")]
     pub planned_start: DateTime<Utc>,
+    #[serde(deserialize_with = "crate::time::instant::deserialize")]
     pub planned_end: DateTime<Utc>,
     #[serde(default)]
     pub exception_justification: Option<String>,
     #[serde(default)]
     pub crb_approved: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::time::instant::option::deserialize")]
     pub stage_deployed_at: Option<DateTime<Utc>>,
 }
 

@@ -1,14 +1,9 @@
-//! Bearer tokens and roles. Only SHA-256 digests of tokens are configured or
-//! stored; a presented token is hashed and compared in constant time. Tokens
-//! never reach the logs.
+//! Bearer tokens: only SHA-256 digests of tokens are configured or stored; a
+//! presented token is hashed and compared in constant time. Tokens never reach
+//! the logs. (The HTTP extractor that uses this is `api::auth`.)
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use sha2::{Digest, Sha256};
 use signalbox_core::config::Role;
-
-use crate::api::error::ApiError;
-use crate::api::AppState;
 
 /// A known token: who it is and what it may do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,34 +11,6 @@ pub struct TokenEntry {
     pub name: String,
     pub role: Role,
     pub sha256: String,
-}
-
-/// The caller of a request, as proven by its token.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
-    pub name: String,
-    pub role: Role,
-}
-
-impl Principal {
-    /// `pipeline:deploy-bot`: how the caller appears in decisions and the audit log.
-    pub fn actor(&self) -> String {
-        format!("{}:{}", self.role.as_str(), self.name)
-    }
-
-    /// 403 unless the caller has one of `roles`.
-    pub fn require(&self, roles: &[Role], what: &str) -> Result<(), ApiError> {
-        if roles.contains(&self.role) {
-            return Ok(());
-        }
-        let allowed: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-        Err(ApiError::Forbidden(format!(
-            "{what} needs the role {}; token `{}` has the role `{}`",
-            allowed.join(" or "),
-            self.name,
-            self.role.as_str()
-        )))
-    }
 }
 
 /// Lower-case hex SHA-256 of a token.
@@ -69,28 +36,6 @@ pub fn authenticate<'a>(tokens: &'a [TokenEntry], presented: &str) -> Option<&'a
     tokens
         .iter()
         .fold(None, |found, t| if constant_time_eq(t.sha256.as_bytes(), digest.as_bytes()) { Some(t) } else { found })
-}
-
-impl FromRequestParts<AppState> for Principal {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::Unauthorized("missing `Authorization: Bearer <token>` header".into()))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| ApiError::Unauthorized("the `Authorization` header must be `Bearer <token>`".into()))?;
-        let runtime = state.runtime();
-        let entry =
-            authenticate(&runtime.tokens, token).ok_or_else(|| ApiError::Unauthorized("unknown token".into()))?;
-        Ok(Principal { name: entry.name.clone(), role: entry.role })
-    }
 }
 
 #[cfg(test)]

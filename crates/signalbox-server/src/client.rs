@@ -1,6 +1,7 @@
 //! `signalbox chat`: a terminal client that sends chat commands to a server
 //! through `POST /v1/chat`, with line editing and history (rustyline).
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
@@ -19,8 +20,14 @@ pub struct ChatOptions {
     pub command: Option<String>,
 }
 
-/// Sends one command and returns the reply text.
-pub fn send(options: &ChatOptions, text: &str) -> Result<String> {
+/// A reply, and whether the command was done (`status` is `done`).
+pub struct Reply {
+    pub text: String,
+    pub done: bool,
+}
+
+/// Sends one command and returns the reply.
+pub fn send(options: &ChatOptions, text: &str) -> Result<Reply> {
     let url = format!("{}/v1/chat", options.server.trim_end_matches('/'));
     let response = ureq::post(&url)
         .header("Authorization", &format!("Bearer {}", options.token))
@@ -36,21 +43,30 @@ pub fn send(options: &ChatOptions, text: &str) -> Result<String> {
         let message = body.pointer("/error/message").and_then(Value::as_str).unwrap_or("no message");
         bail!("the server answered {status}: {message}");
     }
-    Ok(body.get("text").and_then(Value::as_str).unwrap_or_default().to_string())
+    let text = body.get("text").and_then(Value::as_str).unwrap_or_default().to_string();
+    let done = body.get("status").and_then(Value::as_str) == Some("done");
+    Ok(Reply { text, done })
 }
 
-/// Runs the interactive session, or the one command given.
-pub fn run(options: &ChatOptions) -> Result<()> {
+/// Runs the interactive session, or the one command given; false when that
+/// one command was refused or not understood (its reply is printed all the same).
+pub fn run(options: &ChatOptions) -> Result<bool> {
     if let Some(command) = &options.command {
-        println!("{}", send(options, command)?);
-        return Ok(());
+        let reply = send(options, command)?;
+        writeln!(std::io::stdout(), "{}", reply.text)?;
+        return Ok(reply.done);
     }
     let mut editor = DefaultEditor::new().context("cannot open the terminal for line editing")?;
     let history = history_file();
     if let Some(path) = &history {
         let _ = editor.load_history(path);
     }
-    println!("Connected to {} as {}. Type `help` for the commands, Ctrl-D to leave.", options.server, options.user);
+    writeln!(
+        std::io::stdout(),
+        "Connected to {} as {}. Type `help` for the commands, Ctrl-D to leave.",
+        options.server,
+        options.user
+    )?;
     loop {
         match editor.readline("signalbox> ") {
             Ok(line) => {
@@ -63,7 +79,7 @@ pub fn run(options: &ChatOptions) -> Result<()> {
                 }
                 let _ = editor.add_history_entry(line);
                 match send(options, line) {
-                    Ok(reply) => println!("{reply}\n"),
+                    Ok(reply) => writeln!(std::io::stdout(), "{}\n", reply.text)?,
                     Err(e) => eprintln!("error: {e:#}\n"),
                 }
             }
@@ -78,7 +94,7 @@ pub fn run(options: &ChatOptions) -> Result<()> {
         }
         let _ = editor.save_history(path);
     }
-    Ok(())
+    Ok(true)
 }
 
 /// `~/.local/share/signalbox/chat_history` (or `$XDG_DATA_HOME/signalbox/...`).

@@ -1,5 +1,6 @@
 //! `signalbox`: the change-train approval service and its tools.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -115,7 +116,11 @@ fn parse_role(text: &str) -> Result<Role, String> {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour codes only for a person at a terminal, never into files or pipes.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -137,7 +142,6 @@ fn main() -> ExitCode {
         }
         Command::Chat { server, token, user, command } => {
             signalbox_server::client::run(&signalbox_server::client::ChatOptions { server, token, user, command })
-                .map(|()| true)
         }
         Command::Token { command: TokenCommand::New { name, role } } => {
             signalbox_server::serve::token_new(&name, role).map(|()| true)
@@ -146,11 +150,19 @@ fn main() -> ExitCode {
     match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
+        // Whoever read our output stopped reading (`| head`): nothing to say, and no one to say it to.
+        Err(e) if is_closed_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
         }
     }
+}
+
+fn is_closed_pipe(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|cause| cause.downcast_ref::<std::io::Error>())
+        .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
 fn run_server(options: signalbox_server::serve::ServeOptions) -> anyhow::Result<bool> {

@@ -1,17 +1,12 @@
-//! Prometheus metrics and the per-request tracing span.
+//! Prometheus metrics: the recorder and the counters the service keeps.
 //!
 //! Names: `signalbox_http_requests_total{method,route,status}`,
-//! `signalbox_http_request_duration_seconds{method,route}`,
-//! `signalbox_decisions_total{outcome}` (recorded decisions), `signalbox_policy_errors_total{policy}`
-//! (fail-closed findings), `signalbox_store_commits_total`, `signalbox_store_failed_commits_total`,
+//! `signalbox_http_request_duration_seconds{method,route}` (both kept by the
+//! HTTP layer, `app.rs`), `signalbox_decisions_total{outcome}` (recorded
+//! decisions), `signalbox_policy_errors_total{policy}` (fail-closed findings),
+//! `signalbox_store_commits_total`, `signalbox_store_failed_commits_total`,
 //! `signalbox_store_ops_total`, `signalbox_slack_posts_total{purpose,result}`.
 
-use std::time::Instant;
-
-use axum::body::Body;
-use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
-use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use signalbox_core::Decision;
 
@@ -28,27 +23,14 @@ pub fn install() -> Option<PrometheusHandle> {
 /// Counts a decision and any fail-closed policy errors in it.
 pub fn record_decision(decision: &Decision) {
     metrics::counter!("signalbox_decisions_total", "outcome" => decision.outcome.as_str()).increment(1);
-    for f in decision.findings.iter().filter(|f| f.message.starts_with("policy error")) {
+    for f in decision.findings.iter().filter(|f| f.policy_error) {
         metrics::counter!("signalbox_policy_errors_total", "policy" => f.policy.clone()).increment(1);
     }
 }
 
-/// Middleware: request count and latency by route template (never by raw path).
-pub async fn track(req: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let method = req.method().to_string();
-    let route =
-        req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let response = next.run(req).await;
-    let status = response.status().as_u16().to_string();
-    metrics::counter!("signalbox_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status).increment(1);
-    metrics::histogram!("signalbox_http_request_duration_seconds", "method" => method, "route" => route)
-        .record(start.elapsed().as_secs_f64());
-    response
-}
-
-/// The span each request is logged in: method, path and request id; never headers (tokens).
-pub fn request_span(req: &axum::http::Request<Body>) -> tracing::Span {
-    let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %request_id)
+/// `signalbox_slack_posts_total{purpose, result}`: replies, notices and late
+/// slash-command answers posted to Slack, and those that failed.
+pub fn count_slack_post(purpose: &'static str, ok: bool) {
+    let result = if ok { "ok" } else { "error" };
+    metrics::counter!("signalbox_slack_posts_total", "purpose" => purpose, "result" => result).increment(1);
 }

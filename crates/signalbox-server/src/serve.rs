@@ -1,17 +1,17 @@
 //! `signalbox serve`: start-up, the bootstrap token, signals and graceful shutdown.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use chrono::Utc;
 use serde_json::json;
 use signalbox_core::config::Role;
-use signalbox_store::{NewAudit, Store};
+use signalbox_store::{AuditAction, NewAudit, Store};
 
-use crate::api::{self, AppState};
 use crate::auth::{new_token, sha256_hex, TokenEntry};
 use crate::runtime::Runtime;
+use crate::state::{AppState, Clock};
 
 /// The meta key under which the bootstrap conductor token's digest is kept.
 const BOOTSTRAP_KEY: &str = "bootstrap_conductor_sha256";
@@ -39,7 +39,7 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
     let runtime = Runtime::load(config_path.as_deref(), bootstrap.as_ref())?;
     let revision = runtime.evaluator.revision().to_string();
     let state = AppState::new(store.clone(), runtime, config_path, bootstrap, crate::metrics::install());
-    let slack = crate::slack::Slack::from_env();
+    let slack = crate::slack_client::Slack::from_env();
     tracing::info!(
         receives = slack.receives(),
         posts = slack.posts(),
@@ -49,10 +49,10 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
 
     let address = listener.local_addr()?;
     tracing::info!(%address, data_dir = %data_dir.display(), policy_revision = %revision, ready_ms = started.elapsed().as_millis() as u64, "signalbox is ready");
-    println!("signalbox listening on http://{address} (data in {})", data_dir.display());
+    writeln!(std::io::stdout(), "signalbox listening on http://{address} (data in {})", data_dir.display())?;
 
     tokio::spawn(reload_on_sighup(state.clone()));
-    let router = api::app(state);
+    let router = crate::app::app(state);
     axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await?;
     // In-flight requests have finished; let queued writes commit before exit.
     store.shutdown();
@@ -61,7 +61,9 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
 }
 
 /// On first start (no conductor token configured, none made before), makes a
-/// conductor token, keeps only its digest, and prints it once.
+/// conductor token, prints it once, and keeps only its digest. The token is
+/// printed before its digest is stored: if it cannot be shown (a closed
+/// pipe), it is never valid, and the next start makes another.
 async fn bootstrap_token(store: &Store, runtime: &Runtime) -> Result<Option<TokenEntry>> {
     let entry = |sha256: String| TokenEntry { name: "bootstrap".into(), role: Role::Conductor, sha256 };
     if let Some(sha256) = store.read(|tx| tx.get_meta(BOOTSTRAP_KEY))? {
@@ -71,26 +73,28 @@ async fn bootstrap_token(store: &Store, runtime: &Runtime) -> Result<Option<Toke
         return Ok(None);
     }
     let token = new_token().map_err(|e| anyhow::anyhow!("cannot make a random token: {e}"))?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "Created a conductor token named `bootstrap`. It is shown only this once; keep it:")?;
+    writeln!(out, "\n    {token}\n")?;
+    writeln!(out, "Use it as `Authorization: Bearer {token}`. Make more with `signalbox token new`.")?;
+    out.flush()?;
+    drop(out);
     let sha256 = sha256_hex(&token);
     let digest = sha256.clone();
+    let at = Clock::System.now();
     store
         .write(move |tx| {
             tx.set_meta(BOOTSTRAP_KEY, &digest)?;
             tx.append_audit(&NewAudit {
-                at: Utc::now(),
+                at,
                 actor: "signalbox".into(),
-                action: "token.bootstrap".into(),
+                action: AuditAction::TokenBootstrap,
                 train_id: None,
                 detail: json!({ "name": "bootstrap", "role": "conductor" }),
             })?;
             Ok::<_, signalbox_store::StoreError>(())
         })
         .await?;
-    println!("Created a conductor token named `bootstrap`. It is shown only this once; keep it:");
-    println!();
-    println!("    {token}");
-    println!();
-    println!("Use it as `Authorization: Bearer {token}`. Make more with `signalbox token new`.");
     Ok(Some(entry(sha256)))
 }
 
@@ -104,7 +108,7 @@ async fn reload_on_sighup(state: AppState) {
         };
         while hangups.recv().await.is_some() {
             // `reload` logs its own outcome.
-            let _ = crate::service::reload(&state, "signal:SIGHUP".into()).await;
+            let _ = crate::service::reload(&state, &state.request("signal:SIGHUP")).await;
         }
     }
     #[cfg(not(unix))]
@@ -133,16 +137,15 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing in-flight requests");
 }
 
-/// `signalbox token new`: prints a token and the line to paste into the configuration.
+/// `signalbox token new`: prints a token and the lines to paste into the configuration.
 pub fn token_new(name: &str, role: Role) -> Result<()> {
     let token = new_token().map_err(|e| anyhow::anyhow!("cannot make a random token: {e}"))?;
-    println!("token (give it to `{name}`; it is not stored anywhere): {token}");
-    println!();
-    println!("Add to signalbox.toml:");
-    println!();
-    println!("[[auth.tokens]]");
-    println!("name = {name:?}");
-    println!("role = {:?}", role.as_str());
-    println!("sha256 = {:?}", sha256_hex(&token));
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "token (give it to `{name}`; it is not stored anywhere): {token}")?;
+    writeln!(out, "\nAdd to signalbox.toml:\n")?;
+    writeln!(out, "[[auth.tokens]]")?;
+    writeln!(out, "name = {name:?}")?;
+    writeln!(out, "role = {:?}", role.as_str())?;
+    writeln!(out, "sha256 = {:?}", sha256_hex(&token))?;
     Ok(())
 }

@@ -1,5 +1,6 @@
-//! The Slack transports of DESIGN section 6: the Events API (`POST /slack/events`),
-//! slash commands (`POST /slack/commands`), and posting with `chat.postMessage`.
+//! The Slack transports (docs/chat.md): the Events API (`POST /slack/events`)
+//! and slash commands (`POST /slack/commands`). Replies are posted with the
+//! Slack client (`slack_client.rs`).
 //!
 //! Slack authenticates itself with a signature over each request's raw body
 //! (no bearer token): `X-Slack-Signature` is `v0=` and the hex HMAC-SHA256, keyed
@@ -17,206 +18,32 @@
 //! ([`SIGNING_SECRET_ENV`], [`BOT_TOKEN_ENV`]), never from the file, and are
 //! never logged.
 
-use std::collections::{HashSet, VecDeque};
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::routing::post;
+use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::Sha256;
 use signalbox_chat::{parse, slack_escape};
 
 use crate::api::error::ApiError;
-use crate::api::AppState;
-
-/// The environment variable holding the Slack app's signing secret.
-pub const SIGNING_SECRET_ENV: &str = "SIGNALBOX_SLACK_SIGNING_SECRET";
-/// The environment variable holding the bot token (`xoxb-...`) replies are posted with.
-pub const BOT_TOKEN_ENV: &str = "SIGNALBOX_SLACK_BOT_TOKEN";
+pub use crate::slack_client::{Slack, BOT_TOKEN_ENV, SIGNING_SECRET_ENV};
+use crate::state::AppState;
 
 /// Requests signed further than this from our clock are refused (Slack's advice).
 pub const MAX_CLOCK_SKEW_SECONDS: i64 = 5 * 60;
-/// How long a slash command may run before it is acknowledged and answered later;
-/// Slack gives up on an answer after 3 s.
-pub const COMMAND_DEADLINE: Duration = Duration::from_millis(2500);
-/// How long event ids and answered messages are remembered; Slack retries within minutes.
-const REMEMBER_FOR: Duration = Duration::from_secs(15 * 60);
-/// At most this many ids are remembered; the oldest are forgotten first.
-const REMEMBER_AT_MOST: usize = 10_000;
-/// A post to Slack that takes longer than this has failed.
-const POST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A secret from the environment; its `Debug` never shows it.
-#[derive(Clone)]
-struct Secret(String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-/// The Slack settings and the transport's memory: which events were seen and
-/// which messages answered. One per server, shared by every request.
-#[derive(Debug)]
-pub struct Slack {
-    signing_secret: Option<Secret>,
-    bot_token: Option<Secret>,
-    command_deadline: Duration,
-    agent: ureq::Agent,
-    seen_events: Recent,
-    answered: Recent,
-}
-
-impl Slack {
-    /// Settings from the two secrets; empty ones count as unset.
-    pub fn new(signing_secret: Option<String>, bot_token: Option<String>) -> Slack {
-        let secret = |s: Option<String>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).map(Secret);
-        let config = ureq::Agent::config_builder()
-            .timeout_global(Some(POST_TIMEOUT))
-            .http_status_as_error(false)
-            .user_agent(concat!("signalbox/", env!("CARGO_PKG_VERSION")))
-            .build();
-        Slack {
-            signing_secret: secret(signing_secret),
-            bot_token: secret(bot_token),
-            command_deadline: COMMAND_DEADLINE,
-            agent: ureq::Agent::new_with_config(config),
-            seen_events: Recent::new(REMEMBER_FOR, REMEMBER_AT_MOST),
-            answered: Recent::new(REMEMBER_FOR, REMEMBER_AT_MOST),
-        }
-    }
-
-    /// Settings from [`SIGNING_SECRET_ENV`] and [`BOT_TOKEN_ENV`].
-    pub fn from_env() -> Slack {
-        Slack::new(std::env::var(SIGNING_SECRET_ENV).ok(), std::env::var(BOT_TOKEN_ENV).ok())
-    }
-
-    /// How long a slash command may run before it is answered through `response_url`.
-    pub fn with_command_deadline(mut self, deadline: Duration) -> Slack {
-        self.command_deadline = deadline;
-        self
-    }
-
-    /// Whether requests from Slack can be checked (a signing secret is set).
-    pub fn receives(&self) -> bool {
-        self.signing_secret.is_some()
-    }
-
-    /// Whether messages can be posted (a bot token is set).
-    pub fn posts(&self) -> bool {
-        self.bot_token.is_some()
-    }
-
-    /// Posts `text` to `channel`, in the thread `thread_ts` when given, escaped
-    /// for Slack. A failure is logged and counted, never returned: a reply or a
-    /// notice that does not arrive must not fail what caused it.
-    pub async fn post_message(
-        &self,
-        api_base: &str,
-        channel: &str,
-        thread_ts: Option<&str>,
-        text: &str,
-        purpose: &'static str,
-    ) {
-        let Some(token) = self.bot_token.clone() else {
-            tracing::warn!(purpose, channel, "cannot post to Slack: {BOT_TOKEN_ENV} is not set");
-            count_post(purpose, false);
-            return;
-        };
-        let url = format!("{}/chat.postMessage", api_base.trim_end_matches('/'));
-        let body = PostMessage {
-            channel: channel.to_string(),
-            text: slack_escape(text),
-            thread_ts: thread_ts.map(str::to_string),
-            unfurl_links: false,
-            unfurl_media: false,
-        };
-        let agent = self.agent.clone();
-        let result = tokio::task::spawn_blocking(move || web_api_call(&agent, &url, &token, &body)).await;
-        report(purpose, channel, result);
-    }
-
-    /// Answers a slash command late, through the `response_url` Slack gave with it.
-    async fn post_response(&self, response_url: String, text: &str) {
-        let body = json!({ "response_type": "in_channel", "text": slack_escape(text) });
-        let agent = self.agent.clone();
-        let result = tokio::task::spawn_blocking(move || response_url_call(&agent, &response_url, &body)).await;
-        report("response_url", "-", result);
-    }
-}
-
-/// The body of `chat.postMessage`.
-#[derive(Debug, Serialize)]
-struct PostMessage {
-    channel: String,
-    text: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    thread_ts: Option<String>,
-    unfurl_links: bool,
-    unfurl_media: bool,
-}
-
-/// Why a post to Slack did not arrive. Never carries the token.
-#[derive(Debug, thiserror::Error)]
-enum PostError {
-    #[error("cannot reach Slack: {0}")]
-    Transport(#[from] ureq::Error),
-    #[error("Slack answered HTTP {0}")]
-    Status(u16),
-    #[error("Slack refused the message: `{0}`")]
-    Refused(String),
-}
-
-/// One Web API call: Slack answers 200 with `{"ok": false, "error": "..."}` when it refuses.
-fn web_api_call(agent: &ureq::Agent, url: &str, token: &Secret, body: &PostMessage) -> Result<(), PostError> {
-    let mut response = agent.post(url).header("Authorization", &format!("Bearer {}", token.0)).send_json(body)?;
-    let status = response.status().as_u16();
-    if !response.status().is_success() {
-        return Err(PostError::Status(status));
-    }
-    let answer: Value = response.body_mut().read_json()?;
-    match answer.get("ok").and_then(Value::as_bool) {
-        Some(true) => Ok(()),
-        _ => Err(PostError::Refused(answer.get("error").and_then(Value::as_str).unwrap_or("no reason given").into())),
-    }
-}
-
-fn response_url_call(agent: &ureq::Agent, url: &str, body: &Value) -> Result<(), PostError> {
-    let response = agent.post(url).send_json(body)?;
-    if response.status().is_success() {
-        Ok(())
-    } else {
-        Err(PostError::Status(response.status().as_u16()))
-    }
-}
-
-fn report(purpose: &'static str, channel: &str, result: Result<Result<(), PostError>, tokio::task::JoinError>) {
-    match result {
-        Ok(Ok(())) => count_post(purpose, true),
-        Ok(Err(error)) => {
-            tracing::warn!(purpose, channel, %error, "posting to Slack failed");
-            count_post(purpose, false);
-        }
-        Err(error) => {
-            tracing::error!(purpose, channel, %error, "the task posting to Slack failed");
-            count_post(purpose, false);
-        }
-    }
-}
-
-/// `signalbox_slack_posts_total{purpose, result}`: replies, notices and late
-/// slash-command answers posted to Slack, and those that failed.
-fn count_post(purpose: &'static str, ok: bool) {
-    let result = if ok { "ok" } else { "error" };
-    metrics::counter!("signalbox_slack_posts_total", "purpose" => purpose, "result" => result).increment(1);
+/// The Slack routes, authenticated by Slack's request signature instead of a bearer token.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/slack/events", post(events)).route("/slack/commands", post(commands))
 }
 
 /// Why a request is not from Slack.
@@ -273,68 +100,24 @@ fn signature_mac(secret: &str, timestamp: &str, body: &[u8]) -> Hmac<Sha256> {
 
 /// The Slack settings of a request that proved it comes from Slack: 503 when
 /// Slack is not configured, 401 when the signature does not hold.
-fn verified(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<std::sync::Arc<Slack>, ApiError> {
+fn verified(app: &AppState, headers: &HeaderMap, body: &[u8], now: DateTime<Utc>) -> Result<Arc<Slack>, ApiError> {
     let slack = app.slack().filter(|s| s.receives()).ok_or_else(|| {
         ApiError::Unavailable(format!("Slack is not configured: set {SIGNING_SECRET_ENV} (and {BOT_TOKEN_ENV})"))
     })?;
-    let secret = slack.signing_secret.as_ref().map(|s| s.0.as_str()).unwrap_or_default();
+    let secret = slack.signing_secret().unwrap_or_default();
     // Header lookup ignores case; the error names the header as Slack spells it.
     let header =
         |name: &'static str| headers.get(name).and_then(|v| v.to_str().ok()).ok_or(SignatureError::Missing(name));
     header("X-Slack-Request-Timestamp")
         .and_then(|timestamp| {
             let signature = header("X-Slack-Signature")?;
-            verify_signature(secret, timestamp, body, signature, app.now())
+            verify_signature(secret, timestamp, body, signature, now)
         })
         .map_err(|e| {
             tracing::warn!(error = %e, "refused a request to /slack/*");
             ApiError::Unauthorized(e.to_string())
         })?;
     Ok(slack)
-}
-
-/// A set of recently seen keys, each forgotten after `ttl`, at most `capacity` of them.
-struct Recent {
-    ttl: Duration,
-    capacity: usize,
-    inner: Mutex<RecentInner>,
-}
-
-impl std::fmt::Debug for Recent {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Recent").field("ttl", &self.ttl).field("capacity", &self.capacity).finish_non_exhaustive()
-    }
-}
-
-#[derive(Default)]
-struct RecentInner {
-    keys: HashSet<String>,
-    order: VecDeque<(Instant, String)>,
-}
-
-impl Recent {
-    fn new(ttl: Duration, capacity: usize) -> Recent {
-        Recent { ttl, capacity: capacity.max(1), inner: Mutex::default() }
-    }
-
-    /// Remembers `key`; true the first time it is seen (within `ttl`).
-    fn first_time(&self, key: &str, now: Instant) -> bool {
-        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        while let Some((at, _)) = inner.order.front() {
-            if now.saturating_duration_since(*at) < self.ttl && inner.order.len() < self.capacity {
-                break;
-            }
-            if let Some((_, old)) = inner.order.pop_front() {
-                inner.keys.remove(&old);
-            }
-        }
-        if inner.keys.contains(key) {
-            return false;
-        }
-        inner.keys.insert(key.to_string());
-        inner.order.push_back((now, key.to_string()));
-        true
-    }
 }
 
 /// What the Events API sends (the parts we read).
@@ -433,25 +216,26 @@ fn addressed_to_someone_else(text: &str, bot_user: Option<&str>) -> bool {
         (status = 401, description = "Missing or wrong signature, or a timestamp more than 5 minutes from the server's clock"),
         (status = 503, description = "Slack is not configured (no SIGNALBOX_SLACK_SIGNING_SECRET)")))]
 pub async fn events(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
-    let slack = verified(&app, &headers, &body)?;
+    let now = app.request("slack").at;
+    let slack = verified(&app, &headers, &body, now)?;
     let envelope: Envelope = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("not a Slack Events API request: {e}")))?;
     match envelope.kind.as_str() {
         "url_verification" => Ok(Json(json!({ "challenge": envelope.challenge.unwrap_or_default() })).into_response()),
         "event_callback" => {
-            on_event(&app, slack, envelope);
-            Ok(axum::http::StatusCode::OK.into_response())
+            on_event(&app, slack, envelope, now);
+            Ok(StatusCode::OK.into_response())
         }
         // app_rate_limited and types we do not use: acknowledged, nothing to do.
-        _ => Ok(axum::http::StatusCode::OK.into_response()),
+        _ => Ok(StatusCode::OK.into_response()),
     }
 }
 
 /// Runs the command an event carries, once, in a task of its own.
-fn on_event(app: &AppState, slack: std::sync::Arc<Slack>, envelope: Envelope) {
+fn on_event(app: &AppState, slack: Arc<Slack>, envelope: Envelope, at: DateTime<Utc>) {
     let now = Instant::now();
     if let Some(id) = envelope.event_id.as_deref() {
-        if !slack.seen_events.first_time(id, now) {
+        if !slack.first_event(id, now) {
             tracing::debug!(event_id = id, "dropped a retried Slack event");
             return;
         }
@@ -467,14 +251,14 @@ fn on_event(app: &AppState, slack: std::sync::Arc<Slack>, envelope: Envelope) {
         tracing::warn!("a Slack command arrived but {BOT_TOKEN_ENV} is not set to answer it; ignored");
         return;
     }
-    if !slack.answered.first_time(&incoming.message, now) {
+    if !slack.first_answer(&incoming.message, now) {
         return;
     }
     let app = app.clone();
     tokio::spawn(async move {
-        let reply = crate::chat::execute(&app, &incoming.user, &incoming.text).await;
+        let reply = crate::chat::execute(&app, at, &incoming.user, &incoming.text).await;
         let base = app.runtime().evaluator.config().chat.slack_api_base.clone();
-        slack.post_message(&base, &incoming.channel, Some(&incoming.thread_ts), &reply, "reply").await;
+        slack.post_message(&base, &incoming.channel, Some(&incoming.thread_ts), &reply.text, "reply").await;
     });
 }
 
@@ -497,20 +281,21 @@ struct SlashCommand {
         (status = 401, description = "Missing or wrong signature, or a stale timestamp"),
         (status = 503, description = "Slack is not configured")))]
 pub async fn commands(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
-    let slack = verified(&app, &headers, &body)?;
+    let at = app.request("slack").at;
+    let slack = verified(&app, &headers, &body, at)?;
     let command: SlashCommand = serde_urlencoded::from_bytes(&body)
         .map_err(|e| ApiError::BadRequest(format!("not a Slack slash command: {e}")))?;
     if command.ssl_check.is_some() {
-        return Ok(axum::http::StatusCode::OK.into_response());
+        return Ok(StatusCode::OK.into_response());
     }
     if command.user_id.trim().is_empty() {
         return Err(ApiError::BadRequest("a slash command needs `user_id`".into()));
     }
     let mut task = {
         let app = app.clone();
-        tokio::spawn(async move { crate::chat::execute(&app, command.user_id.trim(), &command.text).await })
+        tokio::spawn(async move { crate::chat::execute(&app, at, command.user_id.trim(), &command.text).await.text })
     };
-    match tokio::time::timeout(slack.command_deadline, &mut task).await {
+    match tokio::time::timeout(slack.command_deadline(), &mut task).await {
         Ok(Ok(reply)) => {
             Ok(Json(json!({ "response_type": "in_channel", "text": slack_escape(&reply) })).into_response())
         }
@@ -600,20 +385,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn recent_keys_are_remembered_until_they_expire_or_are_crowded_out() {
-        let recent = Recent::new(Duration::from_secs(60), 2);
-        let t0 = Instant::now();
-        assert!(recent.first_time("Ev1", t0));
-        assert!(!recent.first_time("Ev1", t0 + Duration::from_secs(59)));
-        assert!(recent.first_time("Ev1", t0 + Duration::from_secs(61)), "expired");
-        let t1 = t0 + Duration::from_secs(61);
-        assert!(recent.first_time("Ev2", t1));
-        assert!(recent.first_time("Ev3", t1), "capacity 2: Ev1 is forgotten");
-        assert!(recent.first_time("Ev1", t1));
-        assert_eq!(recent.inner.lock().unwrap().order.len(), 2);
-    }
-
     fn event(kind: &str, text: &str) -> Event {
         Event {
             kind: kind.into(),
@@ -658,15 +429,5 @@ mod tests {
         let mut edited = event("message", "oa");
         edited.subtype = Some("message_changed".into());
         assert!(incoming(&edited, bot).is_none());
-    }
-
-    #[test]
-    fn secrets_never_show_in_debug_output() {
-        let slack = Slack::new(Some("s3cr3t-signing".into()), Some("xoxb-s3cr3t".into()));
-        let shown = format!("{slack:?}");
-        assert!(!shown.contains("s3cr3t"), "{shown}");
-        assert!(slack.receives() && slack.posts());
-        let unset = Slack::new(Some("  ".into()), None);
-        assert!(!unset.receives() && !unset.posts());
     }
 }

@@ -450,7 +450,7 @@ async fn health_routes_need_no_token_and_openapi_covers_every_route() {
     ] {
         assert!(paths.contains_key(path), "{path} missing from the OpenAPI document");
     }
-    for schema in ["Train", "Decision", "Finding", "TrainView", "ExceptionRequest", "Stop"] {
+    for schema in ["Train", "Decision", "Finding", "TrainView", "ExceptionBody", "Stop", "ChatAnswer"] {
         assert!(doc["components"]["schemas"].get(schema).is_some(), "{schema} schema missing");
     }
 }

@@ -118,3 +118,28 @@ async fn a_conductor_token_speaks_for_itself_as_a_conductor() {
     assert_eq!(view["state"], "approved");
     assert_eq!(view["history"].as_array().unwrap().last().unwrap()["actor"], "chat:token:conductor-bot");
 }
+
+/// The reply says how the command ended, so a client can tell a refusal from
+/// a command done without reading the text.
+#[tokio::test]
+async fn every_reply_says_whether_the_command_was_done() {
+    let t = TestApp::new();
+    t.submit(&day_train("CHG400")).await;
+    let status = |user: &'static str, text: &'static str| {
+        let t = &t;
+        async move {
+            let (code, body) = t.post("/v1/chat", "chat", json!({ "user": user, "text": text })).await;
+            assert_eq!(code, StatusCode::OK, "{body}");
+            body["status"].as_str().unwrap().to_string()
+        }
+    };
+    assert_eq!(status("U999", "describe CHG400").await, "done");
+    assert_eq!(status("U999", "describe CHG999").await, "refused", "no such train");
+    assert_eq!(status("U999", "approve CHG400").await, "refused", "not a conductor");
+    assert_eq!(status("U999", "please ship it").await, "not_understood");
+    assert_eq!(status(CONDUCTOR, "create exception approved sla lasting soon because ok").await, "not_understood");
+    assert_eq!(status(CONDUCTOR, "approve CHG400 CHG999").await, "refused", "one of two trains refused");
+    assert_eq!(t.get("/v1/trains/CHG400", "viewer").await.1["state"], "approved", "the other was approved");
+    assert_eq!(status(CONDUCTOR, "approve CHG400").await, "refused", "no longer pending");
+    assert_eq!(status(CONDUCTOR, "stop trains all CIE 9").await, "done");
+}

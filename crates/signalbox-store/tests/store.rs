@@ -660,16 +660,16 @@ fn ties_between_stage_deployments_break_as_the_core_says() {
     let dir = data_dir();
     let store = Store::open(dir.path()).unwrap();
     let done = at("2026-11-22T10:00:00Z");
-    let deployments = vec![stage("CHG7", "tugboat", Some("81ed70"), done), stage("CHG5", "tugboat", Some("81ed70"), done)];
+    let deployments =
+        vec![stage("CHG7", "tugboat", Some("81ed70"), done), stage("CHG5", "tugboat", Some("81ed70"), done)];
     let rows = deployments.clone();
     write(&store, move |t| rows.iter().try_for_each(|d| t.record_stage_deployment(d))).unwrap();
     let mut production = train("CHG8", "production", "tugboat");
     for version in [Some("81ed70".to_string()), None] {
         production.version = version.clone();
         let expected = signalbox_core::state::latest_stage_deployment(&deployments, &production, done).cloned();
-        let stored = store
-            .read(|t| t.latest_stage_deployment("tugboat", "auto-update", version.as_deref(), done))
-            .unwrap();
+        let stored =
+            store.read(|t| t.latest_stage_deployment("tugboat", "auto-update", version.as_deref(), done)).unwrap();
         assert_eq!(stored, expected, "version {version:?}");
         assert_eq!(stored.map(|d| d.train_id), Some("CHG7".to_string()));
     }

@@ -7,6 +7,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use crate::service::ServiceError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// 400: the request is malformed; the message names the field or word.
@@ -33,7 +35,7 @@ pub enum ApiError {
     /// 422: a configuration or policy set that does not load.
     #[error("{0}")]
     Invalid(String),
-    /// 503: not ready (e.g. the store is not writable or is shutting down).
+    /// 503: not ready, or the store cannot serve just now (closed, stuck, busy): retry.
     #[error("{0}")]
     Unavailable(String),
     /// 500: logged in full, answered generically.
@@ -73,9 +75,19 @@ impl ApiError {
     }
 }
 
-impl From<signalbox_store::StoreError> for ApiError {
-    fn from(e: signalbox_store::StoreError) -> Self {
-        ApiError::Internal(format!("store: {e}"))
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Invalid(m) => ApiError::BadRequest(m),
+            ServiceError::NotFound(m) => ApiError::NotFound(m),
+            ServiceError::Conflict(m) => ApiError::Conflict(m),
+            ServiceError::Refused(m) => ApiError::Invalid(m),
+            ServiceError::Unavailable(e) => {
+                tracing::warn!(error = %e, "the store is unavailable");
+                ApiError::Unavailable("the store is unavailable just now; try again".into())
+            }
+            ServiceError::Internal(m) => ApiError::Internal(m),
+        }
     }
 }
 
@@ -91,5 +103,20 @@ impl IntoResponse for ApiError {
         };
         let body = json!({ "error": { "code": self.code(), "message": message } });
         (status, Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_that_cannot_serve_is_503_and_a_broken_one_500() {
+        let closed = ApiError::from(ServiceError::from(signalbox_store::StoreError::Closed));
+        assert_eq!((closed.status(), closed.code()), (StatusCode::SERVICE_UNAVAILABLE, "unavailable"));
+        let stuck = ApiError::from(ServiceError::from(signalbox_store::StoreError::WriterStuck { seconds: 5 }));
+        assert_eq!(stuck.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let damaged = signalbox_store::StoreError::Decode { what: "x".into(), message: "y".into() };
+        assert_eq!(ApiError::from(ServiceError::from(damaged)).status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

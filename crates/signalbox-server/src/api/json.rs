@@ -51,7 +51,7 @@ fn explain<T: DeserializeOwned>(bytes: &[u8]) -> ApiError {
     match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Err(e) => {
             let path = e.path().to_string();
-            let inner = e.into_inner();
+            let inner = plain_words(&e.into_inner().to_string());
             if path.is_empty() || path == "." {
                 ApiError::BadRequest(format!("invalid JSON body: {inner}"))
             } else {
@@ -63,6 +63,44 @@ fn explain<T: DeserializeOwned>(bytes: &[u8]) -> ApiError {
             // Unreachable: the same bytes just failed to parse as a `T`.
             Ok(()) => ApiError::BadRequest("invalid JSON body".into()),
         },
+    }
+}
+
+/// serde's wording in a user's words: `invalid type: sequence, expected struct
+/// Train` says "expected a JSON object, found an array"; `invalid length 0,
+/// expected struct Train with 13 elements` says "expected a JSON object".
+/// Messages that already read well (missing or unknown fields, our own
+/// messages for instants and ids) pass through.
+fn plain_words(message: &str) -> String {
+    let (text, position) = match message.rfind(" at line ") {
+        Some(i) => message.split_at(i),
+        None => (message, ""),
+    };
+    let found_expected = |rest: &str| -> Option<(String, String)> {
+        let (found, expected) = rest.split_once(", expected ")?;
+        Some((found.to_string(), expected.to_string()))
+    };
+    let plain = if let Some((found, expected)) = text.strip_prefix("invalid type: ").and_then(found_expected) {
+        format!("expected {}, found {}", kind(&expected), kind(&found))
+    } else if let Some((_, expected)) = text.strip_prefix("invalid length ").and_then(found_expected) {
+        format!("expected {}", kind(&expected))
+    } else {
+        text.to_string()
+    };
+    format!("{plain}{position}")
+}
+
+/// A JSON kind as a user would name it.
+fn kind(serde_kind: &str) -> String {
+    let k = serde_kind.trim();
+    if k.starts_with("struct ") || k == "a map" || k == "map" {
+        "a JSON object".into()
+    } else if k == "a sequence" || k == "sequence" || k.starts_with("tuple") {
+        "an array".into()
+    } else if k == "unit value" || k == "null" {
+        "null".into()
+    } else {
+        k.to_string()
     }
 }
 
@@ -138,5 +176,32 @@ mod tests {
         assert!(e.contains("invalid `train.regions[1]`"), "{e}");
         let e = parse::<Outer>(br#"{"train": {"regions": []}} x"#).unwrap_err().to_string();
         assert!(e.contains("invalid JSON body: trailing characters"), "{e}");
+    }
+
+    /// No serde wording reaches users: kinds are named as JSON names them,
+    /// and an instant says what it should look like.
+    #[test]
+    fn errors_read_as_plain_words() {
+        let e = parse::<signalbox_core::Train>(b"[]").unwrap_err().to_string();
+        assert_eq!(e, "invalid JSON body: expected a JSON object at line 1 column 2");
+        let e = parse::<signalbox_core::Train>(br#""x""#).unwrap_err().to_string();
+        assert_eq!(e, r#"invalid JSON body: expected a JSON object, found string "x" at line 1 column 3"#);
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Ids {
+            train_ids: Vec<String>,
+        }
+        let e = parse::<Ids>(br#"{"train_ids": "CHG1"}"#).unwrap_err().to_string();
+        assert_eq!(e, r#"invalid `train_ids`: expected an array, found string "CHG1" at line 1 column 20"#);
+        let body = br#"{"id": "CHG1", "squad": "s", "service": "s", "configuration_item": "c", "environment": "stage",
+            "regions": ["us-south"], "title": "t", "planned_start": "2026-12-07T15:00:00", "planned_end": "2026-12-07T16:00:00Z"}"#;
+        let e = parse::<signalbox_core::Train>(body).unwrap_err().to_string();
+        assert!(
+            e.starts_with("invalid `planned_start`: expected an RFC 3339 instant like 2026-11-23T15:00:00Z, found `2026-12-07T15:00:00`"),
+            "{e}"
+        );
+        for words in ["invalid type", "invalid length", "struct", "sequence", "elements"] {
+            assert!(!e.contains(words), "{e}");
+        }
     }
 }

@@ -10,9 +10,10 @@ use axum::Router;
 use chrono::{DateTime, Utc};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
-use signalbox_server::api::{app, AppState};
+use signalbox_server::app::app;
 use signalbox_server::auth::sha256_hex;
 use signalbox_server::runtime::Runtime;
+use signalbox_server::state::AppState;
 use signalbox_store::Store;
 use tower::ServiceExt;
 

@@ -8,12 +8,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use signalbox_chat::{render_pending_notice, render_start_trains, render_stop};
+use signalbox_chat::{render_pending_notice, render_start_trains, render_stop, DescribedTrain};
 use signalbox_core::{Config, Stop};
 use signalbox_store::TrainRecord;
 
-use crate::api::AppState;
-use crate::service::Started;
+use crate::state::AppState;
 
 /// Something the conductors' channels should hear about.
 #[derive(Debug, Clone)]
@@ -23,8 +22,8 @@ pub enum Notice {
     Pending(Vec<TrainRecord>),
     /// A stop was recorded.
     Stopped(Stop),
-    /// `start trains <scope>`: stops lifted, pending trains re-evaluated.
-    Started { scope: String, actor: String, started: Started },
+    /// `start trains <scope>`: stops lifted, pending trains re-evaluated, and what became of them.
+    Started { scope: String, actor: String, approved: usize, rejected: usize, pending: usize },
 }
 
 /// One message for one channel.
@@ -61,7 +60,7 @@ pub fn messages(config: &Config, notices: &[Notice]) -> Vec<Message> {
     for notice in notices {
         match notice {
             Notice::Pending(records) => {
-                let mut by_channel: BTreeMap<&str, Vec<signalbox_chat::TrainView>> = BTreeMap::new();
+                let mut by_channel: BTreeMap<&str, Vec<DescribedTrain>> = BTreeMap::new();
                 for r in records {
                     if let Some(channel) = config.chat.channels.get(&r.train.environment) {
                         by_channel.entry(channel).or_default().push(chat_view(r));
@@ -78,11 +77,8 @@ pub fn messages(config: &Config, notices: &[Notice]) -> Vec<Message> {
                 let text = render_stop(stop);
                 out.extend(channels_for(config, &stop.scope).map(|channel| Message { channel, text: text.clone() }));
             }
-            Notice::Started { scope, actor, started } => {
-                let text = format!(
-                    "{}\n_(by {actor})_",
-                    render_start_trains(scope, started.approved, started.rejected, started.pending)
-                );
+            Notice::Started { scope, actor, approved, rejected, pending } => {
+                let text = format!("{}\n_(by {actor})_", render_start_trains(scope, *approved, *rejected, *pending));
                 out.extend(channels_for(config, scope).map(|channel| Message { channel, text: text.clone() }));
             }
         }
@@ -101,8 +97,8 @@ fn channels_for<'a>(config: &'a Config, scope: &str) -> impl Iterator<Item = Str
     chosen.into_iter().cloned()
 }
 
-fn chat_view(record: &TrainRecord) -> signalbox_chat::TrainView {
-    signalbox_chat::TrainView {
+fn chat_view(record: &TrainRecord) -> DescribedTrain {
+    DescribedTrain {
         train: record.train.clone(),
         state: record.state,
         decision: record.decision.clone(),
@@ -152,7 +148,8 @@ timezone = "America/Chicago"
             channels(&messages(&config, &[Notice::Stopped(stop("us-south"))])),
             ["#cfs-prod-trains", "#cfs-stage-trains"]
         );
-        let started = Notice::Started { scope: "stage".into(), actor: "chat:U1".into(), started: Started::default() };
+        let started =
+            Notice::Started { scope: "stage".into(), actor: "chat:U1".into(), approved: 0, rejected: 0, pending: 0 };
         let sent = messages(&config, &[started]);
         assert_eq!(channels(&sent), ["#cfs-stage-trains"]);
         assert!(sent[0].text.contains("Lifted the stops on *stage*") && sent[0].text.contains("chat:U1"));

@@ -1,0 +1,153 @@
+//! The whole HTTP service: the API and Slack routes, the layers every request
+//! passes (request ids, tracing, metrics, JSON errors, time-out, body limit)
+//! and the OpenAPI document. `app(state)` builds it, so tests drive it
+//! in-process without a socket.
+
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderName, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::api::error::ApiError;
+use crate::api::{admin, audit, chat, exceptions, stops, trains};
+use crate::state::AppState;
+
+/// Largest request body accepted.
+pub const BODY_LIMIT: usize = 1 << 20;
+/// A request that takes longer than this is answered 503 (its write may still commit).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The whole router, with limits, request ids and tracing.
+pub fn app(state: AppState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    crate::api::router()
+        .merge(crate::slack::router())
+        .route("/openapi.json", get(openapi))
+        .fallback(not_found)
+        .with_state(state)
+        .method_not_allowed_fallback(method_not_allowed)
+        // One `layer` call: each call boxes every route again, and a request
+        // then clones and polls every box on its way in.
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(request_span)
+                        .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::DEBUG)),
+                )
+                .layer(PropagateRequestIdLayer::new(request_id))
+                .layer(axum::middleware::from_fn(track))
+                .layer(axum::middleware::from_fn(json_errors))
+                .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
+                .layer(DefaultBodyLimit::max(BODY_LIMIT)),
+        )
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed("this route does not take that method; see /openapi.json".into())
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route; see /openapi.json".into())
+}
+
+/// Every error leaves in the `{"error": {...}}` shape, including those made
+/// below the handlers (a timed-out request, a body over the limit).
+async fn json_errors(req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let error = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge("request body is over the 1 MiB limit".into()),
+        StatusCode::SERVICE_UNAVAILABLE => {
+            ApiError::Unavailable(format!("the request took longer than {} s", REQUEST_TIMEOUT.as_secs()))
+        }
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed("this route does not take that method".into()),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::BadRequest("the body must be JSON".into()),
+        other if other.is_client_error() => {
+            ApiError::BadRequest(other.canonical_reason().unwrap_or("bad request").to_string())
+        }
+        other => ApiError::Internal(format!("{other} from a layer below the handlers")),
+    };
+    let mut out = error.into_response();
+    *out.status_mut() = status;
+    out
+}
+
+/// Request count and latency by route template (never by raw path).
+async fn track(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().to_string();
+    let route =
+        req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("signalbox_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status).increment(1);
+    metrics::histogram!("signalbox_http_request_duration_seconds", "method" => method, "route" => route)
+        .record(start.elapsed().as_secs_f64());
+    response
+}
+
+/// The span each request is logged in: method, path and request id; never headers (tokens).
+fn request_span(req: &axum::http::Request<Body>) -> tracing::Span {
+    let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %request_id)
+}
+
+#[utoipa::path(get, path = "/openapi.json", tag = "health", responses((status = 200, description = "This document")))]
+async fn openapi() -> Response {
+    Json(document()).into_response()
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "Signalbox", description = "Change-train approval policy engine (docs/api.md)"),
+    paths(trains::submit, trains::list_trains, trains::get_train, trains::train_action, trains::reevaluate,
+        trains::evaluate, exceptions::list_exceptions, exceptions::create_exception, exceptions::delete_exception,
+        stops::list_stops, stops::create_stop, stops::start_trains, audit::audit, chat::chat, admin::reload,
+        admin::healthz, admin::readyz, admin::metrics, openapi, crate::slack::events, crate::slack::commands),
+    components(schemas(signalbox_core::Train, signalbox_core::TrainState, signalbox_core::Decision,
+        signalbox_core::Finding, signalbox_core::Outcome, signalbox_core::Stop, signalbox_core::Exception,
+        crate::service::TrainView, crate::service::ExceptionCreated, crate::service::ExceptionView,
+        crate::service::StartTrainsReport, crate::service::AuditPage, crate::service::Reloaded,
+        crate::service::Reevaluated, crate::chat::ChatStatus, trains::TrainList, trains::ReasonBody,
+        trains::ReevaluateBody, trains::ReevaluateResults, trains::EvaluateBody, exceptions::ExceptionBody,
+        exceptions::ExceptionList, stops::StopList, stops::StopBody, stops::StartBody, chat::ChatBody,
+        chat::ChatAnswer)),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The OpenAPI document, generated from the handlers' annotations and the wire types.
+pub fn document() -> utoipa::openapi::OpenApi {
+    <ApiDoc as utoipa::OpenApi>::openapi()
+}

@@ -1,0 +1,47 @@
+//! Reloading configuration and policies.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::json;
+use signalbox_store::AuditAction;
+
+use super::error::ServiceError;
+use super::round::audit;
+use crate::runtime::Runtime;
+use crate::state::{AppState, Ctx};
+
+/// The policy revisions before and after a reload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Reloaded {
+    pub old_revision: String,
+    pub new_revision: String,
+}
+
+/// Reload: the new configuration and policies are checked as a set before
+/// they serve; an invalid set is refused and the old one keeps serving.
+pub async fn reload(app: &AppState, ctx: &Ctx) -> Result<Reloaded, ServiceError> {
+    let runtime = match Runtime::load(app.config_path(), app.bootstrap_token()) {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            let error = format!("{e:#}");
+            tracing::error!(%error, actor = %ctx.actor, "reload refused; the previous configuration keeps serving");
+            return Err(ServiceError::Refused(error));
+        }
+    };
+    let current = app.runtime();
+    let (old_server, new_server) = (&current.loaded.config.server, &runtime.loaded.config.server);
+    if old_server.listen != new_server.listen || old_server.data_dir != new_server.data_dir {
+        tracing::warn!("`server.listen` and `server.data_dir` changes take effect only at the next start");
+    }
+    let reloaded = Reloaded {
+        old_revision: current.evaluator.revision().to_string(),
+        new_revision: runtime.evaluator.revision().to_string(),
+    };
+    let detail = json!({ "old_revision": reloaded.old_revision, "new_revision": reloaded.new_revision });
+    let ctx = ctx.clone();
+    app.store.write(move |tx| audit(tx, &ctx, AuditAction::Reload, None, detail)).await?;
+    app.swap_runtime(Arc::new(runtime));
+    tracing::info!(old = %reloaded.old_revision, new = %reloaded.new_revision, "reloaded configuration and policies");
+    Ok(reloaded)
+}
