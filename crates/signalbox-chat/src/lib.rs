@@ -39,6 +39,6 @@ pub use render::{
     render_approved, render_describe, render_exception_created, render_exception_deleted, render_exceptions,
     render_held, render_help, render_no_such_train, render_not_conductor, render_outstanding, render_parse_error,
     render_pending_notice, render_reevaluated, render_rejected, render_released, render_start_trains, render_stop,
-    render_unknown_policy, slack_escape,
+    slack_escape,
 };
 pub use view::{HistoryLine, TrainOutcome, TrainResult, TrainView};

@@ -418,12 +418,6 @@ pub fn render_no_such_train(id: &str) -> String {
     format!("❓ No train {id} is recorded. `oa` lists the pending ones.")
 }
 
-/// The reply when `create exception` names a policy path the manifest does not know.
-pub fn render_unknown_policy(path: &str, known: &[String]) -> String {
-    let known: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
-    format!("❓ There is no policy `{path}`. Known policies: {}.", known.join(", "))
-}
-
 /// Escapes the three characters Slack treats as markup (`&`, `<`, `>`), so
 /// text from users and pipelines cannot mention people or forge links.
 pub fn slack_escape(text: &str) -> String {
