@@ -1,6 +1,6 @@
 //! Signalbox's chat language: chat text to a [`Command`], and results to reply text.
 //!
-//! The commands are those of DESIGN section 6 (`describe`, `oa`, `approve`,
+//! The commands are those of docs/chat.md (`describe`, `oa`, `approve`,
 //! `create exception`, `stop trains`, ...). [`parse()`] reads what a conductor
 //! typed, as Slack or any bridge delivers it, and either returns a command or a
 //! [`ParseError`] whose message says what was expected where. The `render_*`

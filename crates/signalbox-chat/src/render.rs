@@ -13,7 +13,7 @@ use crate::error::ParseError;
 use crate::text::{count, instant, one_line, table, time_left, truncate, window};
 use crate::view::{TrainOutcome, TrainResult, TrainView};
 
-/// The `describe` and `oa` columns, as DESIGN section 6 names them.
+/// The `describe` and `oa` columns, as docs/chat.md shows them.
 const TRAIN_HEADERS: [&str; 6] = ["Train", "Who", "State", "Env", "Title", "Policy"];
 
 /// Longest title `oa` and exception replies show before cutting it.
