@@ -1,4 +1,4 @@
-//! The commands a conductor can type (DESIGN section 6), as values.
+//! The commands a conductor can type (docs/chat.md), as values.
 
 pub use signalbox_core::ExceptionRequest;
 

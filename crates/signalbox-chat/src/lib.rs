@@ -1,6 +1,6 @@
 //! Signalbox's chat language: chat text to a [`Command`], and results to reply text.
 //!
-//! The commands are those of DESIGN section 6 (`describe`, `oa`, `approve`,
+//! The commands are those of docs/chat.md (`describe`, `oa`, `approve`,
 //! `create exception`, `stop trains`, ...). [`parse()`] reads what a conductor
 //! typed, as Slack or any bridge delivers it, and either returns a command or a
 //! [`ParseError`] whose message says what was expected where. The `render_*`
@@ -39,6 +39,6 @@ pub use render::{
     render_approved, render_describe, render_exception_created, render_exception_deleted, render_exceptions,
     render_held, render_help, render_no_such_train, render_not_conductor, render_outstanding, render_parse_error,
     render_pending_notice, render_reevaluated, render_rejected, render_released, render_start_trains, render_stop,
-    render_unknown_policy, slack_escape,
+    slack_escape,
 };
 pub use view::{DescribedTrain, HistoryLine, TrainOutcome, TrainResult};

@@ -13,7 +13,7 @@ use crate::error::ParseError;
 use crate::text::{count, instant, one_line, table, time_left, truncate, window};
 use crate::view::{DescribedTrain, TrainOutcome, TrainResult};
 
-/// The `describe` and `oa` columns, as DESIGN section 6 names them.
+/// The `describe` and `oa` columns, as docs/chat.md shows them.
 const TRAIN_HEADERS: [&str; 6] = ["Train", "Who", "State", "Env", "Title", "Policy"];
 
 /// Longest title `oa` and exception replies show before cutting it.
@@ -416,12 +416,6 @@ pub fn render_parse_error(error: &ParseError) -> String {
 /// The reply when a command names a train that is not recorded.
 pub fn render_no_such_train(id: &str) -> String {
     format!("❓ No train {id} is recorded. `oa` lists the pending ones.")
-}
-
-/// The reply when `create exception` names a policy path the manifest does not know.
-pub fn render_unknown_policy(path: &str, known: &[String]) -> String {
-    let known: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
-    format!("❓ There is no policy `{path}`. Known policies: {}.", known.join(", "))
 }
 
 /// Escapes the three characters Slack treats as markup (`&`, `<`, `>`), so

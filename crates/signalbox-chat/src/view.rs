@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use signalbox_core::{Decision, Hold, Train, TrainState};
 
-/// A train as `describe` and `oa` show it: DESIGN section 2's train view plus its hold.
+/// A train as `describe` and `oa` show it: the API's train view (docs/api.md) plus its hold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DescribedTrain {
     pub train: Train,

@@ -1,4 +1,4 @@
-//! `signalbox.toml`: the one door configuration comes through (DESIGN section 8).
+//! `signalbox.toml`: the one door configuration comes through (docs/operations.md).
 //!
 //! The file is parsed into raw serde structs that keep source spans, then checked
 //! and turned into [`Config`]. Every error names the key and the line, and every
@@ -28,7 +28,7 @@ pub struct ConfigError {
     pub message: String,
 }
 
-/// Who a bearer token acts as (DESIGN section 7).
+/// Who a bearer token acts as (docs/api.md, "Authentication and roles").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {

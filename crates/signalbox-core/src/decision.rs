@@ -1,4 +1,4 @@
-//! Findings, outcomes and the decision record (DESIGN section 3).
+//! Findings, outcomes and the decision record (docs/policies.md).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

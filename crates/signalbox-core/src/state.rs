@@ -44,7 +44,7 @@ pub struct StageDeployment {
     pub completed_at: DateTime<Utc>,
 }
 
-/// A temporary, scoped exception (DESIGN section 4).
+/// A temporary, scoped exception (docs/chat.md, `create exception`).
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

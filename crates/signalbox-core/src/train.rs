@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 
-/// A change to ship, exactly the JSON fields of DESIGN section 2.
+/// A change to ship, exactly the JSON fields of docs/api.md ("The train").
 ///
 /// Unknown fields are refused by serde (`deny_unknown_fields`), so a typo in a
 /// pipeline's payload is a clear error rather than a silently missing value.
@@ -150,7 +150,7 @@ mod tests {
     }
 }
 
-/// Where a train is in its life (DESIGN section 2).
+/// Where a train is in its life (docs/api.md, "States and transitions").
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -1,6 +1,6 @@
 //! Signalbox's embedded store: one SQLite database in the data directory
 //! holding trains, decisions, the audit log, stops, holds, stage deployments
-//! and exceptions (DESIGN section 9).
+//! and exceptions (docs/operations.md, "The data directory").
 //!
 //! # The write path
 //!
@@ -8,7 +8,8 @@
 //! single writer thread. That thread owns the only read-write connection
 //! (WAL journal, `synchronous=FULL`). It waits for the first queued closure,
 //! takes everything else already queued (up to 512), and runs them in one
-//! `BEGIN IMMEDIATE` … `COMMIT`, each inside its own `SAVEPOINT`:
+//! `BEGIN IMMEDIATE` … `COMMIT`, each inside its own `SAVEPOINT` (a closure
+//! alone in its batch needs none: its transaction is rolled back instead):
 //!
 //! - **Group commit.** With `synchronous=FULL` every `COMMIT` costs an fsync,
 //!   which is far slower than the SQL. One commit per batch means a burst of N

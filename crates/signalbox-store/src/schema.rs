@@ -132,11 +132,11 @@ pub(crate) fn open_writer(path: &std::path::Path) -> Result<Connection, StoreErr
     // FULL: a transaction is durable once COMMIT returns, even on power loss.
     conn.pragma_update(None, "synchronous", "FULL").map_err(pragma_error("synchronous"))?;
     // The writer's transactions can be large (`start trains` re-decides every
-    // pending train in one): a page cache that holds them saves spilling pages
-    // to the WAL mid-transaction and reading them back (10,000 trains: 1.9 s
-    // with SQLite's default 2 MiB, 1.5 s with this). Memory grows only as pages
-    // are used. (`temp_store = MEMORY` for the savepoint journal was tried: six
-    // times slower on that transaction.)
+    // pending train in one). A page cache big enough to hold them keeps SQLite
+    // from spilling pages to the WAL mid-transaction and reading them back,
+    // which SQLite's default 2 MiB cache cannot. Memory grows only as pages are
+    // used. The savepoint journal stays in a temporary file past its in-memory
+    // limit (`.cargo/config.toml`): `temp_store = MEMORY` is slower for it.
     conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB).map_err(pragma_error("cache_size"))?;
     conn.pragma_update(None, "foreign_keys", "ON").map_err(pragma_error("foreign_keys"))?;
     migrate(&conn)?;
@@ -159,13 +159,12 @@ const STATEMENT_CACHE: usize = 64;
 
 /// What every connection needs, writer or reader.
 ///
-/// The query-planner stability guarantee (QPSG) matters for speed: SQLite is
-/// built with STAT4 here, and without QPSG it marks statements whose plan may
-/// depend on a bound value for re-preparing when the value changes; the stage
-/// lookups (`completed_at <= ?`) were parsed and planned again on 19 calls out
-/// of 20 (test `stage_lookups_are_prepared_once_per_connection`), 12% of the
-/// server's CPU on `/v1/evaluate`. The store runs no `ANALYZE`, and every
-/// query names its index, so no plan can gain from looking at a value.
+/// The query-planner stability guarantee (QPSG) keeps prepared statements
+/// prepared: SQLite is built with STAT4 here, and without QPSG it re-prepares a
+/// statement whose plan may depend on a bound value whenever the value changes,
+/// which the stage look-ups (`completed_at <= ?`) would do on nearly every call
+/// of every decision. The store runs no `ANALYZE`, and every query names its
+/// index, so no plan can gain from looking at a value.
 fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT).map_err(pragma_error("busy_timeout"))?;
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true).map_err(pragma_error("enable_qpsg"))?;

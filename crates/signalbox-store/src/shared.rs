@@ -1,9 +1,9 @@
 //! The state every decision shares — active stops and live exceptions — kept
 //! in memory between the writes that change it.
 //!
-//! Every decision needs all active stops and all live exceptions; reading and
-//! decoding them from SQLite on every request was a fifth to a third of the
-//! server's CPU under load. The store keeps the last set it read as a
+//! Every decision needs all active stops and all live exceptions, and reading
+//! and decoding them from SQLite on every request would cost more than the
+//! decision itself. They change rarely, so the store keeps the last set it read as a
 //! [`SharedState`] tagged with a *generation*: a counter the writer thread
 //! bumps after every batch in which an operation touched the stops, the
 //! exceptions, the holds or the stage deployments — after that batch's

@@ -1,5 +1,5 @@
 //! The state decisions read besides the train: stops, holds, stage
-//! deployments and exceptions (the types are the core's, DESIGN sections 4 and 5).
+//! deployments and exceptions (the types are the core's; see docs/chat.md and docs/api.md).
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Row};
@@ -216,7 +216,7 @@ impl Tx<'_> {
 
     /// The latest stage deployment of `squad` and `service` completed by `at`,
     /// of exactly `version` when one is given (any version otherwise), as the
-    /// `global.stage_bake` policy needs it (DESIGN section 3).
+    /// `global.stage_bake` policy needs it (docs/policies.md).
     pub fn latest_stage_deployment(
         &self,
         squad: &str,

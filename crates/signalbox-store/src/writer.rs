@@ -162,9 +162,9 @@ fn tracing_free_warning(e: &rusqlite::Error) {
 /// answer is sent: whoever hears "done" and then decides sees the change.
 ///
 /// An operation alone in its transaction runs without a savepoint: rolling the
-/// transaction back undoes it just as well, and SQLite then keeps no copy of
-/// every page it touches (for `start trains`, which rewrites thousands of
-/// trains in one operation, that copy was a tenth of its time).
+/// transaction back undoes it just as well, and SQLite then keeps no journal
+/// copy of every page it touches, which matters for `start trains`, one
+/// operation that rewrites thousands of trains.
 fn run_batch(conn: &Connection, jobs: Vec<Box<dyn Job>>, counters: &Counters, cache: &SharedCache) {
     let mut jobs = jobs.into_iter();
     while jobs.len() > 0 {
