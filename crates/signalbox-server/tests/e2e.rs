@@ -119,9 +119,10 @@ fn http(
     Ok((status, value))
 }
 
-fn write_config(dir: &Path) -> std::path::PathBuf {
+/// Writes the test configuration, its freeze and holiday placed relative to `now`.
+fn write_config(dir: &Path, now: chrono::DateTime<chrono::Utc>) -> std::path::PathBuf {
     let path = dir.join("signalbox.toml");
-    std::fs::write(&path, common::config_text(None)).unwrap();
+    std::fs::write(&path, common::live_config_text(None, now)).unwrap();
     path
 }
 
@@ -133,11 +134,16 @@ fn first_start_prints_a_conductor_token_once_and_it_works() {
     let token = banner.split_whitespace().find(|w| w.starts_with("sbx_")).expect("a token is printed").to_string();
     assert!(dir.path().join("data/signalbox.db").exists(), "the store lives under ./data");
 
-    let (status, view) =
-        server.call("POST", "/v1/trains", Some(&token), Some(&common::day_train("CHG7687021"))).unwrap();
+    // Next Monday morning in Chicago: a window in the future, during business hours.
+    let train = common::live_day_train("CHG7687021", chrono::Utc::now());
+    let (status, view) = server.call("POST", "/v1/trains", Some(&token), Some(&train)).unwrap();
     assert_eq!(status, 200, "{view}");
     assert_eq!(view["decision"]["train_id"], "CHG7687021");
     assert_eq!(view["state"], "pending", "business hours and no SLA on the defaults: {view}");
+    let policies = common::policies_of(&view);
+    for policy in ["global.business_hours", "global.sla"] {
+        assert!(policies.iter().any(|p| p == policy), "{policy}: {view}");
+    }
     drop(server);
 
     // The data directory now holds the token's digest: no new token, the old one still works.
@@ -153,23 +159,30 @@ fn first_start_prints_a_conductor_token_once_and_it_works() {
 #[test]
 fn the_life_cycle_over_a_real_socket() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path());
+    let now = chrono::Utc::now();
+    let config = write_config(dir.path(), now);
     let server = Server::start(dir.path(), Some(&config));
     let pipeline = common::token("pipeline");
     let conductor = common::token("conductor");
     // A window that starts now and lasts an hour, on a Saturday night in Chicago? The
-    // real clock decides, so use a train whose policies pass at any instant: stage.
-    let now = chrono::Utc::now();
-    let mut train = common::night_train("CHG1000");
+    // real clock decides, so use a train whose policies pass at any instant: stage
+    // (no business hours, no stage bake, the freeze is production's, the squad has an SLA).
+    let mut train = common::train_at("CHG1000", now, now + chrono::TimeDelta::hours(1));
     train["environment"] = json!("stage");
-    train["planned_start"] = json!(now.to_rfc3339());
-    train["planned_end"] = json!((now + chrono::TimeDelta::hours(1)).to_rfc3339());
     let (status, view) = server.call("POST", "/v1/trains", Some(&pipeline), Some(&train)).unwrap();
     assert_eq!(status, 200, "{view}");
     assert_eq!(view["state"], "approved", "{view}");
     let (status, again) = server.call("POST", "/v1/trains", Some(&pipeline), Some(&train)).unwrap();
     assert_eq!(status, 200);
     assert_eq!(again["decision"]["decision_id"], view["decision"]["decision_id"], "idempotent");
+
+    // The configured freeze is live: a production train in its first hours waits for a conductor.
+    let (freeze_start, _) = common::live_freeze(now);
+    let frozen = common::train_at("CHG1001", freeze_start, freeze_start + chrono::TimeDelta::hours(2));
+    let (status, view) = server.call("POST", "/v1/trains", Some(&pipeline), Some(&frozen)).unwrap();
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["state"], "pending", "{view}");
+    assert!(common::policies_of(&view).iter().any(|p| p == "scheduling.change_freeze"), "{view}");
 
     let (status, stop) = server
         .call(
@@ -197,7 +210,8 @@ fn the_life_cycle_over_a_real_socket() {
 #[test]
 fn sighup_reloads_and_sigterm_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path());
+    let now = chrono::Utc::now();
+    let config = write_config(dir.path(), now);
     let mut server = Server::start(dir.path(), Some(&config));
     let revision = |s: &Server| s.call("GET", "/readyz", None, None).unwrap().1["policy_revision"].clone();
     let before = revision(&server);
@@ -208,7 +222,7 @@ fn sighup_reloads_and_sigterm_stops_cleanly() {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(revision(&server), before);
 
-    std::fs::write(&config, common::config_text(None) + "\n# changed\n").unwrap();
+    std::fs::write(&config, common::live_config_text(None, now) + "\n# changed\n").unwrap();
     server.signal("HUP");
     let mut changed = false;
     for _ in 0..100 {
@@ -237,7 +251,8 @@ fn sighup_reloads_and_sigterm_stops_cleanly() {
 #[test]
 fn kill_9_loses_nothing_that_was_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path());
+    let now = chrono::Utc::now();
+    let config = write_config(dir.path(), now);
     let server = Server::start(dir.path(), Some(&config));
     server.wait_ready();
     let conductor = common::token("conductor");
@@ -265,7 +280,8 @@ fn kill_9_loses_nothing_that_was_acknowledged() {
             std::thread::spawn(move || {
                 for i in 0..10_000 {
                     let id = format!("CHG{w}{i:05}");
-                    let train = common::night_train(&id);
+                    let start = now + chrono::TimeDelta::hours(1);
+                    let train = common::train_at(&id, start, start + chrono::TimeDelta::hours(1));
                     match http(&address, "POST", "/v1/trains", Some(&common::token("pipeline")), Some(&train)) {
                         Ok((200, view)) => {
                             let decision = view["decision"]["decision_id"].as_str().unwrap().to_string();
@@ -312,7 +328,8 @@ fn kill_9_loses_nothing_that_was_acknowledged() {
 #[test]
 fn the_terminal_chat_client_runs_commands_on_a_server() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path());
+    let now = chrono::Utc::now();
+    let config = write_config(dir.path(), now);
     let server = Server::start(dir.path(), Some(&config));
     let url = format!("http://{}", server.address);
     let chat = |user: &str, text: &str| {
@@ -337,16 +354,12 @@ fn the_terminal_chat_client_runs_commands_on_a_server() {
     assert_eq!(stops["stops"].as_array().unwrap().len(), 1);
 
     // Issue 4's acceptance: the patch exception from the terminal, applied by reevaluate, shown by describe.
-    // The train runs tomorrow during Chicago business hours (14:00-17:00 UTC is 08:00-12:00 or 09:00-12:00 local).
-    let day = (chrono::Utc::now() + chrono::TimeDelta::days(7)).date_naive();
-    let monday = day - chrono::TimeDelta::days(i64::from(chrono::Datelike::weekday(&day).num_days_from_monday()));
-    let mut train = common::day_train("CHG7687021");
-    train["planned_start"] = json!(format!("{monday}T15:00:00Z"));
-    train["planned_end"] = json!(format!("{monday}T16:00:00Z"));
-    train["stage_deployed_at"] = json!(format!("{}T00:00:00Z", monday - chrono::TimeDelta::days(3)));
+    // The train runs next Monday during Chicago business hours, before the configured freeze and holiday.
+    let train = common::live_day_train("CHG7687021", now);
     let (status, view) = server.call("POST", "/v1/trains", Some(&common::token("pipeline")), Some(&train)).unwrap();
     assert_eq!(status, 200, "{view}");
     assert_eq!(view["state"], "pending", "{view}");
+    assert_eq!(common::policies_of(&view), ["global.business_hours"], "{view}");
     let (ok, reply, err) = chat(
         "U024BE7LH",
         "create exception approved global.business_hours lasting 4h for containers-kubernetes tugboat-updater auto-update because tugboat-updater was approved to deploy during US-South hours for patch updates only",
