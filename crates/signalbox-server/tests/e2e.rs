@@ -11,7 +11,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
@@ -20,6 +21,8 @@ struct Server {
     address: String,
     /// Everything the server wrote on stderr so far (drained continuously, so it never blocks).
     stderr: Arc<Mutex<String>>,
+    /// The thread draining stderr: it ends at end of file, once the server has exited.
+    drain: Option<JoinHandle<()>>,
     /// Lines printed on stdout before "listening" (the bootstrap token, if any).
     banner: Vec<String>,
 }
@@ -37,7 +40,7 @@ impl Server {
         let stderr: Arc<Mutex<String>> = Arc::default();
         let mut pipe = child.stderr.take().unwrap();
         let sink = stderr.clone();
-        std::thread::spawn(move || {
+        let drain = std::thread::spawn(move || {
             let mut buf = [0u8; 8192];
             while let Ok(n) = pipe.read(&mut buf) {
                 if n == 0 {
@@ -55,7 +58,7 @@ impl Server {
                 let address = rest.split_whitespace().next().unwrap().to_string();
                 // Keep draining stdout so the server never blocks on a full pipe.
                 std::thread::spawn(move || for _ in lines.by_ref() {});
-                return Server { child, address, stderr, banner };
+                return Server { child, address, stderr, drain: Some(drain), banner };
             }
             banner.push(line);
         }
@@ -71,19 +74,52 @@ impl Server {
         http(&self.address, method, path, token, body)
     }
 
+    /// Sends signal `name` (`HUP`, `TERM`) once the server has installed its handler for
+    /// it: it prints "listening" before it does, and an uncaught SIGHUP would kill it.
     fn signal(&self, name: &str) {
+        let number = match name {
+            "HUP" => 1,
+            "TERM" => 15,
+            other => panic!("no signal number for {other}"),
+        };
+        let status_file = format!("/proc/{}/status", self.child.id());
+        let catches = || {
+            let status = std::fs::read_to_string(&status_file).unwrap_or_default();
+            let mask = status.lines().find_map(|l| l.strip_prefix("SigCgt:")).unwrap_or("0").trim().to_string();
+            u64::from_str_radix(&mask, 16).unwrap_or(0) & (1 << (number - 1)) != 0
+        };
+        wait_until(&format!("the server catches SIG{name}"), catches);
         let status = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status().unwrap();
         assert!(status.success());
     }
 
     fn wait_ready(&self) {
-        for _ in 0..200 {
-            if matches!(self.call("GET", "/readyz", None, None), Ok((200, _))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
+        wait_until("the server is ready", || matches!(self.call("GET", "/readyz", None, None), Ok((200, _))));
+    }
+
+    /// Waits until the server has logged `needle` on stderr.
+    fn wait_log(&self, needle: &str) {
+        wait_until(&format!("the server logs {needle:?}"), || self.stderr.lock().unwrap().contains(needle));
+    }
+
+    /// Everything the server wrote on stderr, once it has exited: waits for the drain thread.
+    fn final_stderr(&mut self) -> String {
+        if let Some(drain) = self.drain.take() {
+            drain.join().unwrap();
         }
-        panic!("server never became ready");
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+/// How long to wait for something the server should do.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Polls `condition` until it holds, failing the test after [`PATIENCE`].
+fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out after {PATIENCE:?} waiting until {what}");
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -219,26 +255,17 @@ fn sighup_reloads_and_sigterm_stops_cleanly() {
     // An invalid file is refused on SIGHUP: the old set keeps serving.
     std::fs::write(&config, "environments = []\n").unwrap();
     server.signal("HUP");
-    std::thread::sleep(Duration::from_millis(300));
+    server.wait_log("reload refused; the previous configuration keeps serving");
     assert_eq!(revision(&server), before);
 
     std::fs::write(&config, common::live_config_text(None, now) + "\n# changed\n").unwrap();
     server.signal("HUP");
-    let mut changed = false;
-    for _ in 0..100 {
-        if revision(&server) != before {
-            changed = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(changed, "SIGHUP reloaded the valid file");
+    wait_until("SIGHUP reloaded the valid file", || revision(&server) != before);
 
     server.signal("TERM");
     let status = server.child.wait().unwrap();
     assert!(status.success(), "SIGTERM is a clean exit: {status:?}");
-    std::thread::sleep(Duration::from_millis(100)); // let the drain thread read the last lines
-    let stderr = server.stderr.lock().unwrap().clone();
+    let stderr = server.final_stderr();
     assert!(stderr.contains("signalbox stopped"), "{stderr}");
     // A clean stop leaves everything in the database file: a copy of it alone is a backup.
     let wal = dir.path().join("data/signalbox.db-wal");
@@ -296,9 +323,9 @@ fn kill_9_loses_nothing_that_was_acknowledged() {
         })
         .collect();
     // Wait for 200 acknowledgements, bounded: a server that dies early fails the test, not hangs it.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while count.load(Ordering::SeqCst) < 200 {
-        assert!(std::time::Instant::now() < deadline, "only {} acknowledgements in 60 s", count.load(Ordering::SeqCst));
+        assert!(Instant::now() < deadline, "only {} acknowledgements in 60 s", count.load(Ordering::SeqCst));
         assert!(!workers.iter().all(std::thread::JoinHandle::is_finished), "every pipeline stopped early");
         std::thread::sleep(Duration::from_millis(5));
     }

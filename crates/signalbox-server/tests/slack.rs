@@ -281,6 +281,19 @@ impl Server {
         answer
     }
 
+    /// What the server logged, once it contains `needle`, waiting for it at most [`PATIENCE`].
+    fn wait_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let log = self.log.lock().unwrap().clone();
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(Instant::now() < deadline, "the server never logged {needle:?}: {log}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn api(&self, method: &str, path: &str, role: &str, body: Option<&Value>) -> (u16, Value) {
         let headers = [
             ("Authorization", format!("Bearer {}", common::token(role))),
@@ -491,8 +504,8 @@ fn slack_events_and_slash_commands_end_to_end() {
     slack
         .wait_count("CHG7687022 announced twice", 2, |r| r.body["channel"] == STAGE && r.text().contains("CHG7687022"));
 
-    let log = server.log.lock().unwrap().clone();
-    assert!(log.contains("Slack transport"), "{log}");
+    // The start-up line is on stderr, read by another thread than "listening" on stdout: wait for it.
+    let log = server.wait_log("Slack transport");
     assert!(!log.contains(SECRET) && !log.contains(BOT_TOKEN), "a Slack secret reached the log: {log}");
 }
 
