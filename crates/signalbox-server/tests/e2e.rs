@@ -11,7 +11,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
@@ -20,6 +21,8 @@ struct Server {
     address: String,
     /// Everything the server wrote on stderr so far (drained continuously, so it never blocks).
     stderr: Arc<Mutex<String>>,
+    /// The thread draining stderr: it ends at end of file, once the server has exited.
+    drain: Option<JoinHandle<()>>,
     /// Lines printed on stdout before "listening" (the bootstrap token, if any).
     banner: Vec<String>,
 }
@@ -37,7 +40,7 @@ impl Server {
         let stderr: Arc<Mutex<String>> = Arc::default();
         let mut pipe = child.stderr.take().unwrap();
         let sink = stderr.clone();
-        std::thread::spawn(move || {
+        let drain = std::thread::spawn(move || {
             let mut buf = [0u8; 8192];
             while let Ok(n) = pipe.read(&mut buf) {
                 if n == 0 {
@@ -55,7 +58,7 @@ impl Server {
                 let address = rest.split_whitespace().next().unwrap().to_string();
                 // Keep draining stdout so the server never blocks on a full pipe.
                 std::thread::spawn(move || for _ in lines.by_ref() {});
-                return Server { child, address, stderr, banner };
+                return Server { child, address, stderr, drain: Some(drain), banner };
             }
             banner.push(line);
         }
@@ -71,19 +74,52 @@ impl Server {
         http(&self.address, method, path, token, body)
     }
 
+    /// Sends signal `name` (`HUP`, `TERM`) once the server has installed its handler for
+    /// it: it prints "listening" before it does, and an uncaught SIGHUP would kill it.
     fn signal(&self, name: &str) {
+        let number = match name {
+            "HUP" => 1,
+            "TERM" => 15,
+            other => panic!("no signal number for {other}"),
+        };
+        let status_file = format!("/proc/{}/status", self.child.id());
+        let catches = || {
+            let status = std::fs::read_to_string(&status_file).unwrap_or_default();
+            let mask = status.lines().find_map(|l| l.strip_prefix("SigCgt:")).unwrap_or("0").trim().to_string();
+            u64::from_str_radix(&mask, 16).unwrap_or(0) & (1 << (number - 1)) != 0
+        };
+        wait_until(&format!("the server catches SIG{name}"), catches);
         let status = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status().unwrap();
         assert!(status.success());
     }
 
     fn wait_ready(&self) {
-        for _ in 0..200 {
-            if matches!(self.call("GET", "/readyz", None, None), Ok((200, _))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
+        wait_until("the server is ready", || matches!(self.call("GET", "/readyz", None, None), Ok((200, _))));
+    }
+
+    /// Waits until the server has logged `needle` on stderr.
+    fn wait_log(&self, needle: &str) {
+        wait_until(&format!("the server logs {needle:?}"), || self.stderr.lock().unwrap().contains(needle));
+    }
+
+    /// Everything the server wrote on stderr, once it has exited: waits for the drain thread.
+    fn final_stderr(&mut self) -> String {
+        if let Some(drain) = self.drain.take() {
+            drain.join().unwrap();
         }
-        panic!("server never became ready");
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+/// How long to wait for something the server should do.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Polls `condition` until it holds, failing the test after [`PATIENCE`].
+fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out after {PATIENCE:?} waiting until {what}");
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -119,9 +155,10 @@ fn http(
     Ok((status, value))
 }
 
-fn write_config(dir: &Path) -> std::path::PathBuf {
+/// Writes the test configuration, its freeze and holiday placed relative to `now`.
+fn write_config(dir: &Path, now: chrono::DateTime<chrono::Utc>) -> std::path::PathBuf {
     let path = dir.join("signalbox.toml");
-    std::fs::write(&path, common::config_text(None)).unwrap();
+    std::fs::write(&path, common::live_config_text(None, now)).unwrap();
     path
 }
 
@@ -133,11 +170,16 @@ fn first_start_prints_a_conductor_token_once_and_it_works() {
     let token = banner.split_whitespace().find(|w| w.starts_with("sbx_")).expect("a token is printed").to_string();
     assert!(dir.path().join("data/signalbox.db").exists(), "the store lives under ./data");
 
-    let (status, view) =
-        server.call("POST", "/v1/trains", Some(&token), Some(&common::day_train("CHG7687021"))).unwrap();
+    // Next Monday morning in Chicago: a window in the future, during business hours.
+    let train = common::live_day_train("CHG7687021", chrono::Utc::now());
+    let (status, view) = server.call("POST", "/v1/trains", Some(&token), Some(&train)).unwrap();
     assert_eq!(status, 200, "{view}");
     assert_eq!(view["decision"]["train_id"], "CHG7687021");
     assert_eq!(view["state"], "pending", "business hours and no SLA on the defaults: {view}");
+    let policies = common::policies_of(&view);
+    for policy in ["global.business_hours", "global.sla"] {
+        assert!(policies.iter().any(|p| p == policy), "{policy}: {view}");
+    }
     drop(server);
 
     // The data directory now holds the token's digest: no new token, the old one still works.
@@ -153,23 +195,30 @@ fn first_start_prints_a_conductor_token_once_and_it_works() {
 #[test]
 fn the_life_cycle_over_a_real_socket() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path());
+    let now = chrono::Utc::now();
+    let config = write_config(dir.path(), now);
     let server = Server::start(dir.path(), Some(&config));
     let pipeline = common::token("pipeline");
     let conductor = common::token("conductor");
     // A window that starts now and lasts an hour, on a Saturday night in Chicago? The
-    // real clock decides, so use a train whose policies pass at any instant: stage.
-    let now = chrono::Utc::now();
-    let mut train = common::night_train("CHG1000");
+    // real clock decides, so use a train whose policies pass at any instant: stage
+    // (no business hours, no stage bake, the freeze is production's, the squad has an SLA).
+    let mut train = common::train_at("CHG1000", now, now + chrono::TimeDelta::hours(1));
     train["environment"] = json!("stage");
-    train["planned_start"] = json!(now.to_rfc3339());
-    train["planned_end"] = json!((now + chrono::TimeDelta::hours(1)).to_rfc3339());
     let (status, view) = server.call("POST", "/v1/trains", Some(&pipeline), Some(&train)).unwrap();
     assert_eq!(status, 200, "{view}");
     assert_eq!(view["state"], "approved", "{view}");
     let (status, again) = server.call("POST", "/v1/trains", Some(&pipeline), Some(&train)).unwrap();
     assert_eq!(status, 200);
     assert_eq!(again["decision"]["decision_id"], view["decision"]["decision_id"], "idempotent");
+
+    // The configured freeze is live: a production train in its first hours waits for a conductor.
+    let (freeze_start, _) = common::live_freeze(now);
+    let frozen = common::train_at("CHG1001", freeze_start, freeze_start + chrono::TimeDelta::hours(2));
+    let (status, view) = server.call("POST", "/v1/trains", Some(&pipeline), Some(&frozen)).unwrap();
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["state"], "pending", "{view}");
+    assert!(common::policies_of(&view).iter().any(|p| p == "scheduling.change_freeze"), "{view}");
 
     let (status, stop) = server
         .call(
@@ -197,7 +246,8 @@ fn the_life_cycle_over_a_real_socket() {
 #[test]
 fn sighup_reloads_and_sigterm_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path());
+    let now = chrono::Utc::now();
+    let config = write_config(dir.path(), now);
     let mut server = Server::start(dir.path(), Some(&config));
     let revision = |s: &Server| s.call("GET", "/readyz", None, None).unwrap().1["policy_revision"].clone();
     let before = revision(&server);
@@ -205,26 +255,17 @@ fn sighup_reloads_and_sigterm_stops_cleanly() {
     // An invalid file is refused on SIGHUP: the old set keeps serving.
     std::fs::write(&config, "environments = []\n").unwrap();
     server.signal("HUP");
-    std::thread::sleep(Duration::from_millis(300));
+    server.wait_log("reload refused; the previous configuration keeps serving");
     assert_eq!(revision(&server), before);
 
-    std::fs::write(&config, common::config_text(None) + "\n# changed\n").unwrap();
+    std::fs::write(&config, common::live_config_text(None, now) + "\n# changed\n").unwrap();
     server.signal("HUP");
-    let mut changed = false;
-    for _ in 0..100 {
-        if revision(&server) != before {
-            changed = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(changed, "SIGHUP reloaded the valid file");
+    wait_until("SIGHUP reloaded the valid file", || revision(&server) != before);
 
     server.signal("TERM");
     let status = server.child.wait().unwrap();
     assert!(status.success(), "SIGTERM is a clean exit: {status:?}");
-    std::thread::sleep(Duration::from_millis(100)); // let the drain thread read the last lines
-    let stderr = server.stderr.lock().unwrap().clone();
+    let stderr = server.final_stderr();
     assert!(stderr.contains("signalbox stopped"), "{stderr}");
     // A clean stop leaves everything in the database file: a copy of it alone is a backup.
     let wal = dir.path().join("data/signalbox.db-wal");
@@ -237,7 +278,8 @@ fn sighup_reloads_and_sigterm_stops_cleanly() {
 #[test]
 fn kill_9_loses_nothing_that_was_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path());
+    let now = chrono::Utc::now();
+    let config = write_config(dir.path(), now);
     let server = Server::start(dir.path(), Some(&config));
     server.wait_ready();
     let conductor = common::token("conductor");
@@ -265,7 +307,8 @@ fn kill_9_loses_nothing_that_was_acknowledged() {
             std::thread::spawn(move || {
                 for i in 0..10_000 {
                     let id = format!("CHG{w}{i:05}");
-                    let train = common::night_train(&id);
+                    let start = now + chrono::TimeDelta::hours(1);
+                    let train = common::train_at(&id, start, start + chrono::TimeDelta::hours(1));
                     match http(&address, "POST", "/v1/trains", Some(&common::token("pipeline")), Some(&train)) {
                         Ok((200, view)) => {
                             let decision = view["decision"]["decision_id"].as_str().unwrap().to_string();
@@ -280,9 +323,9 @@ fn kill_9_loses_nothing_that_was_acknowledged() {
         })
         .collect();
     // Wait for 200 acknowledgements, bounded: a server that dies early fails the test, not hangs it.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while count.load(Ordering::SeqCst) < 200 {
-        assert!(std::time::Instant::now() < deadline, "only {} acknowledgements in 60 s", count.load(Ordering::SeqCst));
+        assert!(Instant::now() < deadline, "only {} acknowledgements in 60 s", count.load(Ordering::SeqCst));
         assert!(!workers.iter().all(std::thread::JoinHandle::is_finished), "every pipeline stopped early");
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -312,7 +355,8 @@ fn kill_9_loses_nothing_that_was_acknowledged() {
 #[test]
 fn the_terminal_chat_client_runs_commands_on_a_server() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path());
+    let now = chrono::Utc::now();
+    let config = write_config(dir.path(), now);
     let server = Server::start(dir.path(), Some(&config));
     let url = format!("http://{}", server.address);
     let chat = |user: &str, text: &str| {
@@ -337,16 +381,12 @@ fn the_terminal_chat_client_runs_commands_on_a_server() {
     assert_eq!(stops["stops"].as_array().unwrap().len(), 1);
 
     // Issue 4's acceptance: the patch exception from the terminal, applied by reevaluate, shown by describe.
-    // The train runs tomorrow during Chicago business hours (14:00-17:00 UTC is 08:00-12:00 or 09:00-12:00 local).
-    let day = (chrono::Utc::now() + chrono::TimeDelta::days(7)).date_naive();
-    let monday = day - chrono::TimeDelta::days(i64::from(chrono::Datelike::weekday(&day).num_days_from_monday()));
-    let mut train = common::day_train("CHG7687021");
-    train["planned_start"] = json!(format!("{monday}T15:00:00Z"));
-    train["planned_end"] = json!(format!("{monday}T16:00:00Z"));
-    train["stage_deployed_at"] = json!(format!("{}T00:00:00Z", monday - chrono::TimeDelta::days(3)));
+    // The train runs next Monday during Chicago business hours, before the configured freeze and holiday.
+    let train = common::live_day_train("CHG7687021", now);
     let (status, view) = server.call("POST", "/v1/trains", Some(&common::token("pipeline")), Some(&train)).unwrap();
     assert_eq!(status, 200, "{view}");
     assert_eq!(view["state"], "pending", "{view}");
+    assert_eq!(common::policies_of(&view), ["global.business_hours"], "{view}");
     let (ok, reply, err) = chat(
         "U024BE7LH",
         "create exception approved global.business_hours lasting 4h for containers-kubernetes tugboat-updater auto-update because tugboat-updater was approved to deploy during US-South hours for patch updates only",

@@ -163,12 +163,13 @@ fn read_request(stream: TcpStream) -> Option<Received> {
     Some(Received { path, authorization, body })
 }
 
-/// The shared test configuration with the chat channels and the fake Slack.
-fn config(slack_base: &str) -> String {
+/// The shared test configuration with the chat channels and the fake Slack; its
+/// freeze and holiday placed relative to `now` (see [`common::live_config_text`]).
+fn config(slack_base: &str, now: chrono::DateTime<chrono::Utc>) -> String {
     let chat = format!(
         "[chat]\nconductors = [\"{CONDUCTOR}\"]\nslack_api_base = \"{slack_base}\"\nchannels = {{ production = \"{PROD}\", stage = \"{STAGE}\" }}\n"
     );
-    let text = common::config_text(None);
+    let text = common::live_config_text(None, now);
     let old = format!("[chat]\nconductors = [\"{CONDUCTOR}\"]\n");
     assert!(text.contains(&old));
     text.replace(&old, &chat)
@@ -280,6 +281,19 @@ impl Server {
         answer
     }
 
+    /// What the server logged, once it contains `needle`, waiting for it at most [`PATIENCE`].
+    fn wait_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let log = self.log.lock().unwrap().clone();
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(Instant::now() < deadline, "the server never logged {needle:?}: {log}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn api(&self, method: &str, path: &str, role: &str, body: Option<&Value>) -> (u16, Value) {
         let headers = [
             ("Authorization", format!("Bearer {}", common::token(role))),
@@ -329,14 +343,11 @@ fn message(user: &str, channel: &str, ts: &str, text: &str) -> Value {
 }
 
 /// A production train in us-south whose window (now, for three days) crosses
-/// business hours: pending on `global.business_hours`, nothing else.
+/// business hours: any 72 hours hold a whole Chicago weekday, and the configured
+/// freeze and holiday are weeks away. Pending on `global.business_hours`, nothing else.
 fn pending_train(id: &str) -> Value {
     let now = chrono::Utc::now();
-    let mut train = common::night_train(id);
-    train["planned_start"] = json!(now.to_rfc3339());
-    train["planned_end"] = json!((now + chrono::TimeDelta::days(3)).to_rfc3339());
-    train["stage_deployed_at"] = json!((now - chrono::TimeDelta::days(2)).to_rfc3339());
-    train
+    common::train_at(id, now, now + chrono::TimeDelta::days(3))
 }
 
 #[test]
@@ -344,7 +355,7 @@ fn slack_events_and_slash_commands_end_to_end() {
     let slack = FakeSlack::start();
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("signalbox.toml");
-    std::fs::write(&config_path, config(&slack.base)).unwrap();
+    std::fs::write(&config_path, config(&slack.base, chrono::Utc::now())).unwrap();
     let server = Server::start(dir.path(), &config_path);
 
     // url_verification echoes the challenge.
@@ -383,6 +394,7 @@ fn slack_events_and_slash_commands_end_to_end() {
     let (status, view) = server.api("POST", "/v1/trains", "pipeline", Some(&pending_train("CHG7687021")));
     assert_eq!(status, 200, "{view}");
     assert_eq!(view["state"], "pending", "{view}");
+    assert_eq!(common::policies_of(&view), ["global.business_hours"], "{view}");
     let notice = slack.notice(PROD, "CHG7687021");
     assert!(notice.text().contains("⚠️ *global.business_hours*"), "{}", notice.text());
     assert!(notice.text().contains("tugboat-updater") && notice.text().contains("production"), "{}", notice.text());
@@ -492,8 +504,8 @@ fn slack_events_and_slash_commands_end_to_end() {
     slack
         .wait_count("CHG7687022 announced twice", 2, |r| r.body["channel"] == STAGE && r.text().contains("CHG7687022"));
 
-    let log = server.log.lock().unwrap().clone();
-    assert!(log.contains("Slack transport"), "{log}");
+    // The start-up line is on stderr, read by another thread than "listening" on stdout: wait for it.
+    let log = server.wait_log("Slack transport");
     assert!(!log.contains(SECRET) && !log.contains(BOT_TOKEN), "a Slack secret reached the log: {log}");
 }
 

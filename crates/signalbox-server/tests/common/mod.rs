@@ -179,3 +179,62 @@ pub fn day_train(id: &str) -> Value {
 pub fn policies_of(view: &Value) -> Vec<String> {
     view["decision"]["findings"].as_array().unwrap().iter().map(|f| f["policy"].as_str().unwrap().to_string()).collect()
 }
+
+// For tests that start the real binary, whose clock is the wall clock: every
+// instant below is worked out from `now`, so the tests mean the same on any date.
+
+/// The change freeze of [`live_config_text`]: 30 days after `now`, lasting 17 days
+/// (as long as the year-end freeze), so no train of the next four weeks is frozen.
+pub fn live_freeze(now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+    let start = DateTime::from_timestamp(now.timestamp(), 0).unwrap() + chrono::TimeDelta::days(30);
+    (start, start + chrono::TimeDelta::days(17))
+}
+
+/// [`config_text`] for a server on the real clock: the us-south holiday and the
+/// year-end freeze are moved relative to `now`, to the first day of [`live_freeze`]
+/// and [`live_freeze`] itself. Everything else (tokens, regions, SLA, chat) is the same.
+pub fn live_config_text(policies_dir: Option<&str>, now: DateTime<Utc>) -> String {
+    let (start, end) = live_freeze(now);
+    let utc = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let replacements = [
+        ("holidays = ", format!("holidays = [\"{}\"]", start.date_naive())),
+        ("start = ", format!("start = \"{}\"", utc(start))),
+        ("end = ", format!("end = \"{}\"", utc(end))),
+    ];
+    let text = config_text(policies_dir);
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    for (prefix, replacement) in replacements {
+        let mut found = lines.iter_mut().filter(|l| l.starts_with(prefix)).collect::<Vec<_>>();
+        assert_eq!(found.len(), 1, "one `{prefix}` line in the test configuration");
+        *found[0] = replacement;
+    }
+    lines.join("\n") + "\n"
+}
+
+/// [`night_train`] (production, us-south, a squad with an SLA) with the window
+/// `[start, end)` and its stage deployment reported 2 days before `start`.
+pub fn train_at(id: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> Value {
+    let utc = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let mut t = night_train(id);
+    t["planned_start"] = json!(utc(start));
+    t["planned_end"] = json!(utc(end));
+    t["stage_deployed_at"] = json!(utc(start - chrono::TimeDelta::days(2)));
+    t
+}
+
+/// 15:00Z on a Monday 15 hours to 8 days after `now` (the Monday of the week 7
+/// days ahead): 09:00 CST or 10:00 CDT in Chicago, inside business hours, and
+/// before [`live_freeze`] and its holiday.
+pub fn next_monday_morning(now: DateTime<Utc>) -> DateTime<Utc> {
+    let day = (now + chrono::TimeDelta::days(7)).date_naive();
+    let monday = day - chrono::TimeDelta::days(i64::from(chrono::Datelike::weekday(&day).num_days_from_monday()));
+    monday.and_hms_opt(15, 0, 0).unwrap().and_utc()
+}
+
+/// [`day_train`] for a server on the real clock: 15:00-16:00Z on
+/// [`next_monday_morning`], a baked stage deployment, pending on business hours only
+/// (under [`live_config_text`]).
+pub fn live_day_train(id: &str, now: DateTime<Utc>) -> Value {
+    let start = next_monday_morning(now);
+    train_at(id, start, start + chrono::TimeDelta::hours(1))
+}
