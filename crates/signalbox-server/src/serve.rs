@@ -47,13 +47,17 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
     );
     state.set_slack(Some(slack));
 
+    // Signal handlers are in place before anyone is told where we listen: a
+    // SIGHUP or SIGTERM from then on is never the default (which ends the process).
+    let hangups = hangup_signals();
+    let shutdown = shutdown_signal()?;
     let address = listener.local_addr()?;
     tracing::info!(%address, data_dir = %data_dir.display(), policy_revision = %revision, ready_ms = started.elapsed().as_millis() as u64, "signalbox is ready");
     writeln!(std::io::stdout(), "signalbox listening on http://{address} (data in {})", data_dir.display())?;
 
-    tokio::spawn(reload_on_sighup(state.clone()));
+    tokio::spawn(reload_on_sighup(state.clone(), hangups));
     let router = crate::app::app(state);
-    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
     // In-flight requests have finished; let queued writes commit before exit.
     store.shutdown();
     tracing::info!("signalbox stopped");
@@ -98,43 +102,58 @@ async fn bootstrap_token(store: &Store, runtime: &Runtime) -> Result<Option<Toke
     Ok(Some(entry(sha256)))
 }
 
-async fn reload_on_sighup(state: AppState) {
+#[cfg(unix)]
+type Hangups = Option<tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+type Hangups = Option<()>;
+
+fn hangup_signals() -> Hangups {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        let hangups = signal(SignalKind::hangup()).ok();
+        if hangups.is_none() {
             tracing::warn!("cannot listen for SIGHUP; reload with POST /v1/admin/reload");
-            return;
-        };
+        }
+        hangups
+    }
+    #[cfg(not(unix))]
+    None
+}
+
+async fn reload_on_sighup(state: AppState, hangups: Hangups) {
+    #[cfg(unix)]
+    if let Some(mut hangups) = hangups {
         while hangups.recv().await.is_some() {
             // `reload` logs its own outcome.
             let _ = crate::service::reload(&state, &state.request("signal:SIGHUP")).await;
         }
     }
     #[cfg(not(unix))]
-    let _ = state;
+    let _ = (state, hangups);
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves at SIGTERM or Ctrl-C; the handlers are installed when this is called.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot listen for SIGTERM")?;
+    Ok(async move {
+        let ctrl_c = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        #[cfg(unix)]
+        let terminate = async move {
+            terminate.recv().await;
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            () = ctrl_c => {},
+            () = terminate => {},
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutting down: finishing in-flight requests");
+        tracing::info!("shutting down: finishing in-flight requests");
+    })
 }
 
 /// `signalbox token new`: prints a token and the lines to paste into the configuration.

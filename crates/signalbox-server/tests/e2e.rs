@@ -366,17 +366,20 @@ fn the_terminal_chat_client_runs_commands_on_a_server() {
             .output()
             .unwrap();
         (
-            out.status.success(),
+            out.status.code(),
             String::from_utf8_lossy(&out.stdout).into_owned(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
-    let (ok, reply, err) = chat("U024BE7LH", "stop trains eu-de CIE 77: Frankfurt storage");
-    assert!(ok, "{err}");
+    let (code, reply, err) = chat("U024BE7LH", "stop trains eu-de CIE 77: Frankfurt storage");
+    assert_eq!(code, Some(0), "{err}");
     assert!(reply.contains("stop_1"), "{reply}");
-    let (ok, reply, _) = chat("U999", "start trains eu-de");
-    assert!(ok);
+    // A refused command prints its reply and exits 1, as does one not understood.
+    let (code, reply, _) = chat("U999", "start trains eu-de");
+    assert_eq!(code, Some(1), "a refusal exits 1: {reply}");
     assert!(reply.contains("conductor"), "not a conductor: {reply}");
+    let (code, reply, _) = chat("U024BE7LH", "start the trains please");
+    assert_eq!(code, Some(1), "not understood exits 1: {reply}");
     let (_, stops) = server.call("GET", "/v1/stops", Some(&common::token("viewer")), None).unwrap();
     assert_eq!(stops["stops"].as_array().unwrap().len(), 1);
 
@@ -387,22 +390,22 @@ fn the_terminal_chat_client_runs_commands_on_a_server() {
     assert_eq!(status, 200, "{view}");
     assert_eq!(view["state"], "pending", "{view}");
     assert_eq!(common::policies_of(&view), ["global.business_hours"], "{view}");
-    let (ok, reply, err) = chat(
+    let (code, reply, err) = chat(
         "U024BE7LH",
         "create exception approved global.business_hours lasting 4h for containers-kubernetes tugboat-updater auto-update because tugboat-updater was approved to deploy during US-South hours for patch updates only",
     );
-    assert!(ok, "{err}");
+    assert_eq!(code, Some(0), "{err}");
     assert!(reply.contains("exc_1") && reply.contains("reevaluate CHG7687021"), "{reply}");
     let (_, reply, _) = chat("U024BE7LH", "reevaluate CHG7687021");
     assert!(reply.contains("approved"), "{reply}");
     let (_, describe, _) = chat("U999", "describe chg7687021");
     assert!(describe.contains("exc_1") && describe.contains("approved"), "{describe}");
 
-    // A wrong token is an error on stderr and a failing exit status.
+    // A wrong token is an error on stderr and exit status 2.
     let out = Command::new(env!("CARGO_BIN_EXE_signalbox"))
         .args(["chat", "--server", &url, "--token", "nope", "-c", "oa"])
         .output()
         .unwrap();
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
 }
