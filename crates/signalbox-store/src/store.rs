@@ -166,11 +166,15 @@ impl Store {
     }
 
     /// Whether a write can be committed now: the file is not known to be
-    /// damaged, the writer is running, and a small write (one meta row)
-    /// commits. Blocks until the writer answers, at most 5 s. For readiness checks.
+    /// damaged, no write failed for lack of space in the last 10 s, the writer
+    /// is running, and a small write (one meta row) commits. Blocks until the
+    /// writer answers, at most 5 s. For readiness checks.
     pub fn check_writable(&self) -> Result<(), StoreError> {
         if let Some(message) = self.inner.health.damaged() {
             return Err(StoreError::Damaged { message });
+        }
+        if let Some(full) = self.inner.health.full() {
+            return Err(full);
         }
         let (reply, answer) = mpsc::sync_channel(1);
         self.inner.enqueue(Box::new(ProbeJob { reply }))?;

@@ -39,7 +39,14 @@ pub(crate) enum Shared<'a> {
 #[derive(Debug, Default)]
 pub(crate) struct Health {
     damaged: std::sync::Mutex<Option<String>>,
+    /// When a write last failed for lack of space, and why.
+    full: std::sync::Mutex<Option<(std::time::Instant, String)>>,
 }
+
+/// After a write failed for lack of space, the store counts as unable to
+/// commit for this long (a nearly full disk may still take the readiness
+/// probe's one small row while every real write fails).
+pub(crate) const FULL_FOR: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Health {
     pub(crate) fn mark_damaged(&self, why: &str) {
@@ -52,10 +59,23 @@ impl Health {
         self.damaged.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
+    /// Why the store cannot commit now: a write failed for lack of space within [`FULL_FOR`].
+    pub(crate) fn full(&self) -> Option<StoreError> {
+        let full = self.full.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        full.as_ref()
+            .filter(|(at, _)| at.elapsed() < FULL_FOR)
+            .map(|(_, message)| StoreError::Full { op: "a recent write".into(), message: message.clone() })
+    }
+
     /// Notes what an error says about the file, and passes it on.
     pub(crate) fn note(&self, e: StoreError) -> StoreError {
-        if let StoreError::Damaged { message } = &e {
-            self.mark_damaged(message);
+        match &e {
+            StoreError::Damaged { message } => self.mark_damaged(message),
+            StoreError::Full { message, .. } => {
+                let mut full = self.full.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                *full = Some((std::time::Instant::now(), message.clone()));
+            }
+            _ => {}
         }
         e
     }

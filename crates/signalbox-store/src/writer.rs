@@ -194,7 +194,7 @@ fn run_batch(conn: &Connection, jobs: Vec<Box<dyn Job>>, counters: &Counters, ca
                 Step::Ran(answer) => answers.push(answer),
                 Step::Aborted(answer, error) => {
                     answers.extend(answer);
-                    aborted = Some(error);
+                    aborted = Some(health.note(error));
                     break;
                 }
             }

@@ -762,6 +762,8 @@ fn a_full_disk_fails_writes_retryably_and_reads_go_on() {
     let failed = write(&store, move |t| t.set_meta("big", &big));
     assert!(matches!(&failed, Err(StoreError::Full { .. })), "{failed:?}");
     assert!(failed.as_ref().unwrap_err().is_unavailable());
+    // A nearly full disk may take a small probe; readiness fails all the same.
+    assert!(matches!(store.check_writable(), Err(StoreError::Full { .. })), "{:?}", store.check_writable());
     assert_eq!(store.read(|t| t.get_meta("before")).unwrap().as_deref(), Some("v"));
     write(&store, move |t| t.limit_pages_for_tests(pages + 1000)).unwrap();
     let big = "x".repeat(64 * 1024);
