@@ -297,15 +297,20 @@ async fn on_event(app: &AppState, slack: Arc<Slack>, envelope: Envelope, at: Dat
 
 /// A slash command as Slack posts it (the fields we read).
 #[derive(Debug, Deserialize)]
-struct SlashCommand {
+pub struct SlashCommand {
     #[serde(default)]
-    user_id: String,
+    pub user_id: String,
     #[serde(default)]
-    text: String,
+    pub text: String,
     #[serde(default)]
-    response_url: Option<String>,
+    pub response_url: Option<String>,
     #[serde(default)]
-    ssl_check: Option<String>,
+    pub ssl_check: Option<String>,
+}
+
+/// Reads a slash command's form body (`application/x-www-form-urlencoded`).
+pub fn parse_slash_command(body: &[u8]) -> Result<SlashCommand, String> {
+    serde_urlencoded::from_bytes(body).map_err(|e| format!("not a Slack slash command: {e}"))
 }
 
 #[utoipa::path(post, path = "/slack/commands", tag = "slack",
@@ -316,8 +321,7 @@ struct SlashCommand {
 pub async fn commands(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     let at = app.request("slack").at;
     let (slack, signature) = verified_signature(&app, &headers, &body, at)?;
-    let command: SlashCommand = serde_urlencoded::from_bytes(&body)
-        .map_err(|e| ApiError::BadRequest(format!("not a Slack slash command: {e}")))?;
+    let command = parse_slash_command(&body).map_err(ApiError::BadRequest)?;
     if command.ssl_check.is_some() {
         return Ok(StatusCode::OK.into_response());
     }
