@@ -53,9 +53,7 @@ pub fn read_source(base: &Path, source: &str) -> Result<String, String> {
     let path = base.join(source);
     let file = std::fs::File::open(&path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
     let mut text = String::new();
-    file.take(MAX_BYTES + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    file.take(MAX_BYTES + 1).read_to_string(&mut text).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
     if text.len() as u64 > MAX_BYTES {
         return Err(format!("`{}` is larger than {MAX_BYTES} bytes", path.display()));
     }

@@ -51,7 +51,8 @@ fn evaluator_with_calendars(loaded: &Loaded, at: DateTime<Utc>) -> Result<Evalua
     for spec in &loaded.config.calendars {
         let text = crate::calendars::read_source(&loaded.base, &spec.source)
             .map_err(|e| anyhow::anyhow!("calendar `{}`: {e}", spec.name))?;
-        let calendar = ical::import(&text, spec, at).with_context(|| format!("calendar `{}` (`{}`)", spec.name, spec.source))?;
+        let calendar =
+            ical::import(&text, spec, at).with_context(|| format!("calendar `{}` (`{}`)", spec.name, spec.source))?;
         imported.push(ImportedCalendar { name: spec.name.clone(), imported: calendar });
     }
     Ok(Evaluator::new(loaded.policy_set()?, loaded.config.with_calendars(&imported)?)?)

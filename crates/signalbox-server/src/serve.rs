@@ -43,7 +43,8 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
     let imported = crate::calendars::import_all(&store, &first, Clock::System.now(), &feeds, |_| true).await?;
     let bootstrap = bootstrap_token(&store, &first).await?;
     let token = bootstrap.clone();
-    let runtime = tokio::task::spawn_blocking(move || Runtime::build(first, &imported, feeds, token.as_ref())).await??;
+    let runtime =
+        tokio::task::spawn_blocking(move || Runtime::build(first, &imported, feeds, token.as_ref())).await??;
     let revision = runtime.evaluator.revision().to_string();
     let state = AppState::new(store.clone(), runtime, config_path, bootstrap, crate::metrics::install());
     let slack = crate::slack_client::Slack::from_env();

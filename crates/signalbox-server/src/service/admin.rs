@@ -41,7 +41,8 @@ pub async fn reload(app: &AppState, ctx: &Ctx) -> Result<Reloaded, ServiceError>
         old_revision: current.evaluator.revision().to_string(),
         new_revision: runtime.evaluator.revision().to_string(),
     };
-    let calendars = crate::calendars::changes(&current.evaluator.config().imported, &runtime.evaluator.config().imported);
+    let calendars =
+        crate::calendars::changes(&current.evaluator.config().imported, &runtime.evaluator.config().imported);
     let mut detail = json!({ "old_revision": reloaded.old_revision, "new_revision": reloaded.new_revision });
     if !calendars.is_empty() {
         detail["calendars"] = serde_json::Value::Object(calendars);
