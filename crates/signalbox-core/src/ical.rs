@@ -135,6 +135,9 @@ impl When {
     }
 }
 
+/// An occurrence: `[start, end)` in UTC.
+type Span = (DateTime<Utc>, DateTime<Utc>);
+
 /// One VEVENT, read.
 #[derive(Debug)]
 struct Event {
@@ -157,13 +160,13 @@ impl Event {
         &self,
         window: (DateTime<Utc>, DateTime<Utc>),
         replaced: Option<&BTreeSet<DateTime<Utc>>>,
-    ) -> Result<Vec<(DateTime<Utc>, DateTime<Utc>)>, IcalError> {
+    ) -> Result<Vec<Span>, IcalError> {
         let starts: Vec<DateTime<Utc>> = match &self.rrule {
             None => std::iter::once(self.start).chain(self.rdates.iter().copied()).map(|w| w.instant()).collect(),
             Some((rule, line)) => self.expand(rule.clone(), *line, window)?,
         };
         let exdates: BTreeSet<DateTime<Utc>> = self.exdates.iter().map(When::instant).collect();
-        let mut out: Vec<(DateTime<Utc>, DateTime<Utc>)> = starts
+        let mut out: Vec<Span> = starts
             .into_iter()
             .filter(|s| !exdates.contains(s) && !replaced.is_some_and(|r| r.contains(s)))
             .map(|s| (s, s + self.length))

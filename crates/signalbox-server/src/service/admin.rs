@@ -43,10 +43,13 @@ pub async fn reload(app: &AppState, ctx: &Ctx) -> Result<Reloaded, ServiceError>
     };
     let calendars =
         crate::calendars::changes(&current.evaluator.config().imported, &runtime.evaluator.config().imported);
-    let mut detail = json!({ "old_revision": reloaded.old_revision, "new_revision": reloaded.new_revision });
+    let mut detail = serde_json::Map::new();
+    detail.insert("old_revision".into(), json!(reloaded.old_revision));
+    detail.insert("new_revision".into(), json!(reloaded.new_revision));
     if !calendars.is_empty() {
-        detail["calendars"] = serde_json::Value::Object(calendars);
+        detail.insert("calendars".into(), serde_json::Value::Object(calendars));
     }
+    let detail = serde_json::Value::Object(detail);
     let ctx = ctx.clone();
     app.store.write(move |tx| audit(tx, &ctx, AuditAction::Reload, None, detail)).await?;
     app.swap_runtime(Arc::new(runtime));
