@@ -197,11 +197,13 @@ impl Event {
         // An occurrence that began before the window may still overlap it.
         let from = (window.0 - self.length - TimeDelta::seconds(1)).with_timezone(&rrule::Tz::UTC);
         let result = set.after(from).before(window.1.with_timezone(&rrule::Tz::UTC)).all(MAX_OCCURRENCES);
-        if result.limited && result.dates.len() >= usize::from(MAX_OCCURRENCES) {
+        // `limited`: the expansion stopped early (too many occurrences, or
+        // rrule's own loop limit); a partial list would drop freezes silently.
+        if result.limited {
             return Err(IcalError {
                 line,
                 message: format!(
-                    "`RRULE` gives more than {MAX_OCCURRENCES} occurrences in the next {HORIZON_DAYS} days"
+                    "`RRULE` gives {MAX_OCCURRENCES} or more occurrences in the next {HORIZON_DAYS} days, or cannot be expanded within rrule's limits"
                 ),
             });
         }

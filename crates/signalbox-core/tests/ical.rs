@@ -216,3 +216,12 @@ fn a_timed_holiday_counts_for_its_local_dates() {
     let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
     assert_eq!(imported.holidays, BTreeSet::from([day(2026, 12, 31), day(2027, 1, 1)]));
 }
+
+#[test]
+fn a_rule_with_too_many_occurrences_is_refused_not_cut_short() {
+    // Every minute: 576,000 occurrences in 400 days.
+    let text = "BEGIN:VCALENDAR\nBEGIN:VEVENT\nSUMMARY:Noisy\nDTSTART:20261101T000000Z\nDURATION:PT1M\nRRULE:FREQ=MINUTELY\nEND:VEVENT\nEND:VCALENDAR\n";
+    let e = import(text, &spec(CalendarKind::Freeze), at(NOW)).unwrap_err();
+    assert_eq!(e.line, 6, "{e}");
+    assert!(e.message.contains("RRULE"), "{e}");
+}

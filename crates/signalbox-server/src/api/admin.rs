@@ -34,7 +34,7 @@ pub(crate) async fn healthz() -> Response {
     Json(json!({ "status": "ok" })).into_response()
 }
 
-#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, description = "Policies loaded and the store writable"), (status = 503, description = "Not ready")))]
+#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, description = "Policies loaded and the store writable; `calendars` lists each calendar feed and whether it is stale"), (status = 503, description = "Not ready")))]
 pub(crate) async fn readyz(State(app): State<AppState>) -> Response {
     let runtime = app.runtime();
     // The probe goes through the writer and may wait; keep it off the async threads.
