@@ -8,82 +8,18 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::path::Path;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::http::Method;
-use common::{config_text, monday_night, night_train, TestApp};
+use common::{config_text, ics, monday_night, night_train, Answer, Feed, TestApp};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{json, Value};
 use signalbox_server::app::app;
 use signalbox_server::calendars::{load_runtime, refresh_now, refresh_periodically};
 use signalbox_server::state::AppState;
 use signalbox_store::Store;
-
-/// What the loopback feed answers.
-#[derive(Clone)]
-enum Answer {
-    Calendar(String),
-    /// An HTTP error status: the feed is down.
-    Status(u16),
-}
-
-/// A tiny HTTP server on 127.0.0.1:0 answering every request with the current [`Answer`].
-struct Feed {
-    url: String,
-    answer: Arc<Mutex<Answer>>,
-}
-
-impl Feed {
-    fn start(answer: Answer) -> Feed {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/ops.ics", listener.local_addr().unwrap());
-        let answer = Arc::new(Mutex::new(answer));
-        let shared = answer.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut request = Vec::new();
-                let mut buf = [0_u8; 4096];
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => request.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let (status, body) = match shared.lock().unwrap().clone() {
-                    Answer::Calendar(text) => (200, text),
-                    Answer::Status(status) => (status, "unavailable".to_string()),
-                };
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status} X\r\nContent-Type: text/calendar\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            }
-        });
-        Feed { url, answer }
-    }
-
-    fn set(&self, answer: Answer) {
-        *self.answer.lock().unwrap() = answer;
-    }
-}
-
-/// A calendar of UTC events `(summary, start, end)`, instants written `20261123T000000Z`.
-fn ics(events: &[(&str, &str, &str)]) -> String {
-    let mut text = String::from("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//feed//EN\r\n");
-    for (i, (summary, start, end)) in events.iter().enumerate() {
-        text.push_str(&format!(
-            "BEGIN:VEVENT\r\nUID:{i}@test\r\nDTSTAMP:20261101T000000Z\r\nDTSTART:{start}\r\nDTEND:{end}\r\nSUMMARY:{summary}\r\nDESCRIPTION:from the ops calendar\r\nEND:VEVENT\r\n"
-        ));
-    }
-    text.push_str("END:VCALENDAR\r\n");
-    text
-}
 
 /// A freeze far from the night train's window (2026-11-23T04:00-05:00Z).
 const LATER: (&str, &str, &str) = ("Later freeze", "20261210T000000Z", "20261211T000000Z");
