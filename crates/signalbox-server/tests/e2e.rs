@@ -1,7 +1,7 @@
 //! End-to-end: the real `signalbox` binary on a loopback port. First start and
-//! its token, the life cycle over a socket, SIGHUP reload, SIGTERM, a calendar
-//! feed on loopback, and a
-//! `kill -9` while writes are in flight losing nothing that was acknowledged.
+//! its token, the life cycle over a socket, SIGHUP reload, SIGTERM, a `kill -9`
+//! while writes are in flight losing nothing that was acknowledged, and a
+//! calendar feed on loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // tests: a panic is a failed test
 
 mod common;
