@@ -231,3 +231,26 @@ async fn the_background_refresh_picks_up_a_change_within_its_period() {
     }
     task.abort();
 }
+
+#[tokio::test]
+async fn an_imported_holiday_closes_a_regions_business_hours() {
+    let dir = tempfile::tempdir().unwrap();
+    // Monday 23 November 2026, all day, as a holiday of us-south.
+    let holiday = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:h@test\r\nDTSTART;VALUE=DATE:20261123\r\nDTEND;VALUE=DATE:20261124\r\nSUMMARY:Company holiday\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    std::fs::write(dir.path().join("holidays.ics"), holiday).unwrap();
+    let config = format!(
+        "{}\n[[calendars]]\nname = \"us-holidays\"\nsource = \"holidays.ics\"\nkind = \"holidays\"\nregions = [\"us-south\"]\n",
+        config_text(None)
+    );
+    let app = start(dir, &config).await.unwrap();
+    // 15:00-16:00Z is 09:00-10:00 CST: inside business hours on any other Monday.
+    let (status, decision) =
+        app.post("/v1/evaluate", "viewer", json!({ "train": common::day_train("CHG1000003") })).await;
+    assert_eq!(status, 200, "{decision}");
+    assert_eq!(decision["outcome"], "approved", "{decision}");
+
+    // The same without the calendar: business hours hold it.
+    let plain = TestApp::new();
+    let (_, decision) = plain.post("/v1/evaluate", "viewer", json!({ "train": common::day_train("CHG1000003") })).await;
+    assert_eq!(decision["findings"][0]["policy"], "global.business_hours", "{decision}");
+}
