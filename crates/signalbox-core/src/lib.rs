@@ -12,6 +12,7 @@ pub mod config;
 pub mod decision;
 pub mod evaluate;
 mod fast_path;
+pub mod ical;
 pub mod policy;
 pub mod rego_test;
 pub mod state;

@@ -1,6 +1,7 @@
 //! End-to-end: the real `signalbox` binary on a loopback port. First start and
-//! its token, the life cycle over a socket, SIGHUP reload, SIGTERM, and a
-//! `kill -9` while writes are in flight losing nothing that was acknowledged.
+//! its token, the life cycle over a socket, SIGHUP reload, SIGTERM, a `kill -9`
+//! while writes are in flight losing nothing that was acknowledged, and a
+//! calendar feed on loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // tests: a panic is a failed test
 
 mod common;
@@ -408,6 +409,72 @@ fn the_terminal_chat_client_runs_commands_on_a_server() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
+}
+
+/// `signalbox serve` with a calendar feed on loopback, on the real clock: the
+/// feed's freeze (from an hour ago to three days ahead) holds a production
+/// train; the feed going down leaves it in force and the calendar stale in
+/// `/readyz`; the feed coming back without it lifts it at the next refresh
+/// (every second). A feed that was never read stops the start, naming it.
+#[test]
+fn a_calendar_feed_read_by_the_real_server() {
+    let now = chrono::Utc::now();
+    let ics_time = |t: chrono::DateTime<chrono::Utc>| t.format("%Y%m%dT%H%M%SZ").to_string();
+    let (start, end) = (ics_time(now - chrono::TimeDelta::hours(1)), ics_time(now + chrono::TimeDelta::days(3)));
+    let frozen = common::ics(&[("Live feed freeze", &start, &end)]);
+    let feed = common::Feed::start(common::Answer::Calendar(frozen));
+    let calendar = |url: &str| {
+        format!(
+            "\n[[calendars]]\nname = \"ops\"\nsource = {url:?}\nkind = \"freeze\"\nenvironments = [\"production\"]\nrefresh = \"1s\"\n"
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("signalbox.toml");
+    std::fs::write(&config, common::live_config_text(None, now) + &calendar(&feed.url)).unwrap();
+    let server = Server::start(dir.path(), Some(&config));
+    server.wait_ready();
+
+    let viewer = common::token("viewer");
+    let train = common::train_at("CHG1000", now + chrono::TimeDelta::hours(1), now + chrono::TimeDelta::hours(2));
+    let freeze_finding = |server: &Server| -> Option<String> {
+        let (status, decision) =
+            server.call("POST", "/v1/evaluate", Some(&viewer), Some(&json!({ "train": train }))).unwrap();
+        assert_eq!(status, 200, "{decision}");
+        decision["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["policy"] == "scheduling.change_freeze")
+            .map(|f| f["message"].as_str().unwrap().to_string())
+    };
+    let message = freeze_finding(&server).expect("the feed's freeze is in force from the start");
+    assert!(message.contains("(Live feed freeze)"), "{message}");
+
+    feed.set(common::Answer::Status(503));
+    let calendar_state =
+        |server: &Server| server.call("GET", "/readyz", None, None).unwrap().1["calendars"][0]["state"].clone();
+    wait_until("the calendar is stale in /readyz", || calendar_state(&server) == "stale");
+    assert!(freeze_finding(&server).is_some(), "a feed that is down keeps its last good copy");
+
+    feed.set(common::Answer::Calendar(common::ics(&[])));
+    wait_until("the freeze leaves with the next refresh", || freeze_finding(&server).is_none());
+    assert_eq!(calendar_state(&server), "ok");
+
+    // A feed never read, and no copy in a new data directory: no start.
+    let down = common::Feed::start(common::Answer::Status(503));
+    let other = tempfile::tempdir().unwrap();
+    let other_config = other.path().join("signalbox.toml");
+    std::fs::write(&other_config, common::live_config_text(None, now) + &calendar(&down.url)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_signalbox"))
+        .current_dir(other.path())
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&other_config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("calendar `ops`") && stderr.contains("never been read"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"));
 }
 
 /// A database file truncated to nothing while the server was stopped: the

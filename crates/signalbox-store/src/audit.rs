@@ -39,10 +39,12 @@ pub enum AuditAction {
     Reload,
     ChatCommand,
     TokenBootstrap,
+    /// A calendar feed's refresh changed the imported freezes or holidays.
+    CalendarRefresh,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 22] = [
+    pub const ALL: [AuditAction; 23] = [
         AuditAction::Submit,
         AuditAction::SubmitDecision,
         AuditAction::Update,
@@ -65,6 +67,7 @@ impl AuditAction {
         AuditAction::Reload,
         AuditAction::ChatCommand,
         AuditAction::TokenBootstrap,
+        AuditAction::CalendarRefresh,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -91,6 +94,7 @@ impl AuditAction {
             AuditAction::Reload => "reload",
             AuditAction::ChatCommand => "chat.command",
             AuditAction::TokenBootstrap => "token.bootstrap",
+            AuditAction::CalendarRefresh => "calendar.refresh",
         }
     }
 
