@@ -174,6 +174,11 @@ impl Config {
         checker.build(raw, origin, text).map_err(err)
     }
 
+    /// Whether the file this came from holds no setting at all (empty, or only comments).
+    pub fn is_empty_file(&self) -> bool {
+        toml::from_str::<toml::Table>(&self.source).is_ok_and(|table| table.is_empty())
+    }
+
     pub fn region_names(&self) -> Vec<&str> {
         self.regions.keys().map(String::as_str).collect()
     }
@@ -427,6 +432,15 @@ impl Checker<'_> {
             }
             if tokens.iter().any(|x: &TokenConfig| &x.name == t.name.get_ref()) {
                 return Err(format!("`auth.tokens.name` ({}) `{}` is used twice", self.at(&t.name), t.name.get_ref()));
+            }
+            // One token, two entries: which role it has would depend on the order.
+            if let Some(first) = tokens.iter().find(|x: &&TokenConfig| x.sha256 == hash) {
+                return Err(format!(
+                    "`auth.tokens.sha256` ({}) of token `{}` is the same as that of token `{}`: one token cannot be two entries",
+                    self.at(&t.sha256),
+                    t.name.get_ref(),
+                    first.name
+                ));
             }
             tokens.push(TokenConfig { name: t.name.into_inner(), role: t.role, sha256: hash });
         }
@@ -716,6 +730,25 @@ environments = { business_hours = ["production"], stage_bake = ["production"] }
 
         let e = err("[business_hours]\ndays = [\"mon\"]\nstart = \"18:00\"\nend = \"08:00\"\n");
         assert!(e.contains("business_hours.end") && e.contains("line 4"), "{e}");
+    }
+
+    #[test]
+    fn one_token_digest_in_two_entries_is_refused_naming_both() {
+        let digest = "ab".repeat(32);
+        let text = format!(
+            "[[auth.tokens]]\nname = \"deploy-bot\"\nrole = \"pipeline\"\nsha256 = \"{digest}\"\n\n\
+             [[auth.tokens]]\nname = \"oncall\"\nrole = \"conductor\"\nsha256 = \"{}\"\n",
+            digest.to_uppercase()
+        );
+        let e = err(&text);
+        assert!(e.contains("`deploy-bot`") && e.contains("`oncall`") && e.contains("line 9"), "{e}");
+    }
+
+    #[test]
+    fn a_file_of_comments_is_empty() {
+        assert!(Config::from_toml("# nothing\n\n", "t").unwrap().is_empty_file());
+        assert!(!Config::from_toml("[chat]\nconductors = []\n", "t").unwrap().is_empty_file());
+        assert!(!Config::defaults().unwrap().is_empty_file());
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod fast_path;
 pub mod policy;
 pub mod rego_test;
 pub mod state;
+pub mod text;
 pub mod time;
 pub mod train;
 

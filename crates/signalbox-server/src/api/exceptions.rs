@@ -78,9 +78,10 @@ impl ExceptionBody {
 pub(crate) async fn create_exception(
     State(app): State<AppState>,
     who: Principal,
-    ApiJson(body): ApiJson<ExceptionBody>,
+    body: ApiJson<ExceptionBody>,
 ) -> Result<Response, ApiError> {
     let ctx = who.require(&app, &[Role::Conductor], "creating an exception")?;
+    let body = body.parse()?;
     let created = service::create_exception(&app, &ctx, body.into_request()?).await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }

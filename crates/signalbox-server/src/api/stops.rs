@@ -45,9 +45,10 @@ pub(crate) struct StopBody {
 pub(crate) async fn create_stop(
     State(app): State<AppState>,
     who: Principal,
-    ApiJson(body): ApiJson<StopBody>,
+    body: ApiJson<StopBody>,
 ) -> Result<Response, ApiError> {
     let ctx = who.require(&app, &[Role::Incident, Role::Conductor], "stopping trains")?;
+    let body = body.parse()?;
     let stop = service::create_stop(&app, &ctx, &body.scope, &body.message).await?;
     Ok((StatusCode::CREATED, Json(stop)).into_response())
 }
@@ -64,8 +65,9 @@ pub(crate) struct StartBody {
 pub(crate) async fn start_trains(
     State(app): State<AppState>,
     who: Principal,
-    ApiJson(body): ApiJson<StartBody>,
+    body: ApiJson<StartBody>,
 ) -> Result<Response, ApiError> {
     let ctx = who.require(&app, &[Role::Conductor], "starting trains")?;
+    let body = body.parse()?;
     Ok(Json(service::start_trains(&app, &ctx, &body.scope).await?).into_response())
 }

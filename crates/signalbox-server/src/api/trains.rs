@@ -33,9 +33,10 @@ pub fn router() -> Router<AppState> {
 pub(crate) async fn submit(
     State(app): State<AppState>,
     who: Principal,
-    ApiJson(train): ApiJson<Train>,
+    body: ApiJson<Train>,
 ) -> Result<Response, ApiError> {
     let ctx = who.require(&app, &[Role::Pipeline, Role::Conductor], "submitting a train")?;
+    let train = body.parse()?;
     Ok(Json(service::submit(&app, &ctx, train).await?).into_response())
 }
 
@@ -159,9 +160,10 @@ pub(crate) struct ReevaluateResults {
 pub(crate) async fn reevaluate(
     State(app): State<AppState>,
     who: Principal,
-    ApiJson(body): ApiJson<ReevaluateBody>,
+    body: ApiJson<ReevaluateBody>,
 ) -> Result<Response, ApiError> {
     let ctx = who.require(&app, &[Role::Conductor], "re-evaluating trains")?;
+    let body = body.parse()?;
     let results = service::reevaluate(&app, &ctx, body.train_ids).await?;
     Ok(Json(ReevaluateResults { results }).into_response())
 }
@@ -180,8 +182,9 @@ pub(crate) struct EvaluateBody {
 pub(crate) async fn evaluate(
     State(app): State<AppState>,
     who: Principal,
-    ApiJson(body): ApiJson<EvaluateBody>,
+    body: ApiJson<EvaluateBody>,
 ) -> Result<Response, ApiError> {
     let ctx = who.require(&app, ANY, "a dry run")?;
+    let body = body.parse()?;
     Ok(Json(service::dry_run(&app, &ctx, &body.train, body.at)?).into_response())
 }
