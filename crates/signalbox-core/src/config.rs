@@ -67,6 +67,13 @@ pub struct ServerConfig {
     pub data_dir: String,
     /// `None` means the policies built into the binary.
     pub policies_dir: Option<String>,
+    /// Most connections open at once; past it the oldest idle one is closed,
+    /// and when none is idle a new one is answered 503.
+    pub max_connections: usize,
+    /// A client must send a request's headers within this time.
+    pub header_timeout: TimeDelta,
+    /// A connection with no request in flight for this long is closed.
+    pub idle_timeout: TimeDelta,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -226,6 +233,9 @@ struct RawServer {
     listen: Option<String>,
     data_dir: Option<String>,
     policies_dir: Option<String>,
+    max_connections: Option<Spanned<i64>>,
+    header_timeout: Option<Spanned<String>>,
+    idle_timeout: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -420,6 +430,7 @@ impl Checker<'_> {
         }
 
         let policies = self.policies(raw.policies, &known_env)?;
+        let server = self.server(raw.server)?;
         let mut tokens = Vec::new();
         for t in raw.auth.tokens {
             let hash = t.sha256.get_ref().to_ascii_lowercase();
@@ -453,11 +464,7 @@ impl Checker<'_> {
             origin: origin.to_string(),
             source: text.to_string(),
             environments,
-            server: ServerConfig {
-                listen: raw.server.listen.unwrap_or_else(|| "127.0.0.1:8080".to_string()),
-                data_dir: raw.server.data_dir.unwrap_or_else(|| "data".to_string()),
-                policies_dir: raw.server.policies_dir,
-            },
+            server,
             tokens,
             chat: ChatConfig {
                 conductors: raw.chat.conductors,
@@ -562,6 +569,31 @@ impl Checker<'_> {
             regions.insert(name.into_inner(), Region { timezone, business_hours, holidays });
         }
         Ok(regions)
+    }
+
+    fn server(&self, raw: RawServer) -> Result<ServerConfig, String> {
+        let max_connections = match &raw.max_connections {
+            None => 1024,
+            Some(n) => usize::try_from(*n.get_ref()).ok().filter(|n| (2..=1_000_000).contains(n)).ok_or_else(|| {
+                format!(
+                    "`server.max_connections` ({}) must be between 2 and 1000000, found {}",
+                    self.at(n),
+                    n.get_ref()
+                )
+            })?,
+        };
+        let timeout = |key: &str, value: &Option<Spanned<String>>, default: i64| match value {
+            None => Ok(TimeDelta::seconds(default)),
+            Some(v) => self.duration(key, v),
+        };
+        Ok(ServerConfig {
+            listen: raw.listen.unwrap_or_else(|| "127.0.0.1:8080".to_string()),
+            data_dir: raw.data_dir.unwrap_or_else(|| "data".to_string()),
+            policies_dir: raw.policies_dir,
+            max_connections,
+            header_timeout: timeout("server.header_timeout", &raw.header_timeout, 10)?,
+            idle_timeout: timeout("server.idle_timeout", &raw.idle_timeout, 60)?,
+        })
     }
 
     fn policies(&self, raw: RawPolicies, known_env: &KnownEnv<'_>) -> Result<PolicySettings, String> {

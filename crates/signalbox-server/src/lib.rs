@@ -16,6 +16,7 @@ pub mod auth;
 pub mod chat;
 pub mod cli;
 pub mod client;
+pub mod conn;
 pub mod metrics;
 pub mod policies;
 pub mod runtime;
