@@ -52,9 +52,15 @@ impl Limits {
 }
 
 /// The answer to a connection over the cap when none can be closed for it.
-const OVER_CAPACITY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
-connection: close\r\nretry-after: 1\r\ncontent-length: 107\r\n\r\n\
-{\"error\":{\"code\":\"unavailable\",\"message\":\"too many connections, each with a request in flight; retry\"}}\n";
+fn over_capacity() -> String {
+    let body =
+        r#"{"error":{"code":"unavailable","message":"too many connections, each with a request in flight; retry"}}"#;
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nconnection: close\r\n\
+         retry-after: 1\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
 
 /// One open connection: how many requests it has in flight, when it last
 /// finished one, and how to close it.
@@ -229,7 +235,7 @@ async fn idle(conn: &Conn, timeout: Duration) {
 /// Answers 503 on a connection over the cap and closes it, without reading it.
 async fn refuse(mut stream: TcpStream) {
     let write = async {
-        stream.write_all(OVER_CAPACITY).await?;
+        stream.write_all(over_capacity().as_bytes()).await?;
         stream.shutdown().await
     };
     let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
@@ -241,7 +247,7 @@ mod tests {
 
     #[test]
     fn the_503_answer_has_the_length_it_says() {
-        let text = std::str::from_utf8(OVER_CAPACITY).unwrap();
+        let text = over_capacity();
         let (_, body) = text.split_once("\r\n\r\n").unwrap();
         assert!(text.contains(&format!("content-length: {}\r\n", body.len())), "{}", body.len());
         let json: serde_json::Value = serde_json::from_str(body).unwrap();
