@@ -20,6 +20,7 @@ pub mod conn;
 pub mod metrics;
 pub mod policies;
 pub mod runtime;
+pub mod schema;
 pub mod serve;
 pub mod service;
 pub mod settings;

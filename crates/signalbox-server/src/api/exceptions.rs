@@ -73,7 +73,7 @@ impl ExceptionBody {
 }
 
 #[utoipa::path(post, path = "/v1/exceptions", tag = "exceptions", request_body = ExceptionBody,
-    responses((status = 201, body = ExceptionCreated), (status = 400, description = "Unknown policy (the known ones are listed), duration over the maximum, no justification")),
+    responses((status = 201, description = "The exception, and the pending trains it would change", body = ExceptionCreated), (status = 400, description = "Unknown policy (the known ones are listed), duration over the maximum, no justification")),
     security(("bearer" = [])))]
 pub(crate) async fn create_exception(
     State(app): State<AppState>,
@@ -87,7 +87,7 @@ pub(crate) async fn create_exception(
 }
 
 #[utoipa::path(delete, path = "/v1/exceptions/{id}", tag = "exceptions", params(("id" = String, Path, description = "e.g. exc_7")),
-    responses((status = 200, body = Exception), (status = 404, description = "No live exception with that id")), security(("bearer" = [])))]
+    responses((status = 200, description = "The exception, ended", body = Exception), (status = 404, description = "No live exception with that id")), security(("bearer" = [])))]
 pub(crate) async fn delete_exception(
     State(app): State<AppState>,
     who: Principal,

@@ -41,7 +41,7 @@ pub(crate) struct StopBody {
 }
 
 #[utoipa::path(post, path = "/v1/stops", tag = "stops", request_body = StopBody,
-    responses((status = 201, body = Stop), (status = 400, description = "Unknown scope or no message")), security(("bearer" = [])))]
+    responses((status = 201, description = "The stop, in force", body = Stop), (status = 400, description = "Unknown scope or no message")), security(("bearer" = [])))]
 pub(crate) async fn create_stop(
     State(app): State<AppState>,
     who: Principal,
@@ -61,7 +61,8 @@ pub(crate) struct StartBody {
 }
 
 #[utoipa::path(post, path = "/v1/stops/start", tag = "stops", request_body = StartBody,
-    responses((status = 200, body = StartTrainsReport)), security(("bearer" = [])))]
+    responses((status = 200, description = "The stops lifted, and what re-evaluation made of the pending trains", body = StartTrainsReport),
+        (status = 400, description = "Unknown scope")), security(("bearer" = [])))]
 pub(crate) async fn start_trains(
     State(app): State<AppState>,
     who: Principal,

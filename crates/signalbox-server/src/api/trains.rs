@@ -41,7 +41,8 @@ pub(crate) async fn submit(
 }
 
 #[utoipa::path(get, path = "/v1/trains/{id}", tag = "trains", params(("id" = String, Path, description = "Train id, case-insensitive")),
-    responses((status = 200, body = TrainView), (status = 404, description = "No such train")), security(("bearer" = [])))]
+    responses((status = 200, description = "The train, its state, latest decision and history", body = TrainView), (status = 404, description = "No such train"),
+        (status = 400, description = "Not a train id")), security(("bearer" = [])))]
 pub(crate) async fn get_train(
     State(app): State<AppState>,
     who: Principal,
@@ -52,24 +53,29 @@ pub(crate) async fn get_train(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ListQuery {
+    /// pending, approved, rejected, started, completed or aborted.
     state: Option<String>,
     environment: Option<String>,
     squad: Option<String>,
+    /// At most this many (default 100, at most 1000).
     limit: Option<usize>,
+    /// Skip this many.
     offset: Option<usize>,
 }
 
 /// `{"trains": [...]}`, oldest first.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct TrainList {
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<crate::schema::TrainRecord>)]
     trains: Vec<TrainRecord>,
 }
 
 #[utoipa::path(get, path = "/v1/trains", tag = "trains", params(ListQuery),
-    responses((status = 200, description = "`{\"trains\": [{train, state, decision, created_at, updated_at}]}`, oldest first", body = TrainList)), security(("bearer" = [])))]
+    responses((status = 200, description = "`{\"trains\": [{train, state, decision, created_at, updated_at}]}`, oldest first", body = TrainList),
+        (status = 400, description = "An unknown state or query parameter")), security(("bearer" = [])))]
 pub(crate) async fn list_trains(
     State(app): State<AppState>,
     who: Principal,
@@ -106,7 +112,8 @@ pub(crate) struct ReasonBody {
 #[utoipa::path(post, path = "/v1/trains/{id}/{action}", tag = "trains",
     params(("id" = String, Path, description = "Train id"), ("action" = String, Path, description = "approve, reject, hold, release (conductor); start, complete, abort (pipeline)")),
     request_body(content = ReasonBody, description = "`reason` is required for reject and hold"),
-    responses((status = 200, body = TrainView), (status = 409, description = "The train is not in a state that allows it, or a stop is in force (start)")),
+    responses((status = 200, description = "The train after the action", body = TrainView), (status = 404, description = "No such train or action"),
+        (status = 409, description = "The train is not in a state that allows it, or a stop is in force (start)")),
     security(("bearer" = [])))]
 pub(crate) async fn train_action(
     State(app): State<AppState>,

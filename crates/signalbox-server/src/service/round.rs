@@ -21,7 +21,7 @@ pub struct TrainView {
     pub state: TrainState,
     pub decision: Decision,
     /// Decisions and actions, oldest first (audit records).
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<crate::schema::AuditRecord>)]
     pub history: Vec<AuditRecord>,
 }
 
