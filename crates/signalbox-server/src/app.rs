@@ -132,7 +132,7 @@ async fn openapi() -> Response {
         chat::ChatAnswer, crate::schema::Error, crate::schema::ErrorDetail, crate::schema::TrainRecord,
         crate::schema::AuditRecord, crate::schema::Health, crate::schema::Ready,
         crate::schema::SlackEvent, crate::schema::SlackAck, crate::schema::SlashCommand,
-        crate::schema::SlashReply)),
+        crate::schema::SlashReply, crate::schema::TrainAction)),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;

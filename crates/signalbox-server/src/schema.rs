@@ -50,6 +50,19 @@ pub struct AuditRecord {
     detail: serde_json::Value,
 }
 
+/// What `POST /v1/trains/{id}/{action}` does.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum TrainAction {
+    Approve,
+    Reject,
+    Hold,
+    Release,
+    Start,
+    Complete,
+    Abort,
+}
+
 /// `GET /healthz`.
 #[derive(utoipa::ToSchema)]
 pub struct Health {

@@ -57,6 +57,7 @@ async fn free_text_is_bounded_and_names_the_field() {
     refused(&t, "/v1/chat", "chat", json!({"user": "U1", "text": "x".repeat(8193)}), "text").await;
     refused(&t, "/v1/chat", "chat", json!({"user": "U".repeat(129), "text": "help"}), "user").await;
     refused(&t, "/v1/reevaluate", "conductor", json!({"train_ids": [long_name]}), "train_ids").await;
+    refused(&t, "/v1/reevaluate", "conductor", json!({"train_ids": ["CHG1501", " "]}), "train_ids").await;
     // At the limit is accepted.
     let mut train = night_train("CHG1502");
     train["squad"] = json!("s".repeat(128));

@@ -86,7 +86,7 @@ pub(crate) async fn create_exception(
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
-#[utoipa::path(delete, path = "/v1/exceptions/{id}", tag = "exceptions", params(("id" = String, Path, description = "e.g. exc_7")),
+#[utoipa::path(delete, path = "/v1/exceptions/{id}", tag = "exceptions", params(("id" = String, Path, description = "e.g. exc_7", pattern = r"^[Ee][Xx][Cc]_[0-9]+$")),
     responses((status = 200, description = "The exception, ended", body = Exception), (status = 404, description = "No live exception with that id")), security(("bearer" = [])))]
 pub(crate) async fn delete_exception(
     State(app): State<AppState>,

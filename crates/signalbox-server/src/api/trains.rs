@@ -40,7 +40,7 @@ pub(crate) async fn submit(
     Ok(Json(service::submit(&app, &ctx, train).await?).into_response())
 }
 
-#[utoipa::path(get, path = "/v1/trains/{id}", tag = "trains", params(("id" = String, Path, description = "Train id, case-insensitive")),
+#[utoipa::path(get, path = "/v1/trains/{id}", tag = "trains", params(("id" = String, Path, description = "Train id, case-insensitive", pattern = r"^[A-Za-z]{2,10}[0-9]{1,12}$")),
     responses((status = 200, description = "The train, its state, latest decision and history", body = TrainView), (status = 404, description = "No such train"),
         (status = 400, description = "Not a train id")), security(("bearer" = [])))]
 pub(crate) async fn get_train(
@@ -110,7 +110,8 @@ pub(crate) struct ReasonBody {
 }
 
 #[utoipa::path(post, path = "/v1/trains/{id}/{action}", tag = "trains",
-    params(("id" = String, Path, description = "Train id"), ("action" = String, Path, description = "approve, reject, hold, release (conductor); start, complete, abort (pipeline)")),
+    params(("id" = String, Path, description = "Train id, case-insensitive", pattern = r"^[A-Za-z]{2,10}[0-9]{1,12}$"),
+        ("action" = crate::schema::TrainAction, Path, description = "approve, reject, hold, release (conductor); start, complete, abort (pipeline)")),
     request_body(content = ReasonBody, description = "`reason` is required for reject and hold"),
     responses((status = 200, description = "The train after the action", body = TrainView), (status = 404, description = "No such train or action"),
         (status = 409, description = "The train is not in a state that allows it, or a stop is in force (start)")),

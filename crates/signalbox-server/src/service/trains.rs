@@ -276,6 +276,9 @@ pub async fn reevaluate(app: &AppState, ctx: &Ctx, ids: Vec<String>) -> Result<V
     }
     for id in &ids {
         text::check_name("train_ids", id)?;
+        if id.trim().is_empty() {
+            return Err(ServiceError::Invalid("`train_ids` holds an empty id".into()));
+        }
     }
     let runtime = app.runtime();
     let ctx = ctx.clone();
