@@ -25,6 +25,13 @@ use crate::state::AppState;
 pub const BODY_LIMIT: usize = 1 << 20;
 /// A request that takes longer than this is answered 503 (its write may still commit).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest request target (path and query) accepted; longer is 414.
+pub const MAX_URI: usize = 8 * 1024;
+/// Most header bytes (names and values) and headers accepted; more is 431.
+/// Both are well under what the HTTP parser itself takes (`conn.rs`), so the
+/// answer is ours, in the JSON shape.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+pub const MAX_HEADERS: usize = 100;
 
 /// The whole router, with limits, request ids and tracing.
 pub fn app(state: AppState) -> Router {
@@ -48,6 +55,7 @@ pub fn app(state: AppState) -> Router {
                 .layer(PropagateRequestIdLayer::new(request_id))
                 .layer(axum::middleware::from_fn(track))
                 .layer(axum::middleware::from_fn(json_errors))
+                .layer(axum::middleware::from_fn(limit_head))
                 .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
                 .layer(DefaultBodyLimit::max(BODY_LIMIT)),
         )
@@ -85,6 +93,31 @@ async fn json_errors(req: Request, next: Next) -> Response {
         }
         other => ApiError::Internal(format!("{other} from a layer below the handlers")),
     };
+    with_status(error, status)
+}
+
+/// 414 for a request target over [`MAX_URI`], 431 for headers over
+/// [`MAX_HEADER_BYTES`] or [`MAX_HEADERS`], before any route reads them.
+async fn limit_head(req: Request, next: Next) -> Response {
+    let uri = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if uri > MAX_URI {
+        let error = ApiError::TooLarge(format!("the request target is {uri} bytes; at most {MAX_URI} are accepted"));
+        return with_status(error, StatusCode::URI_TOO_LONG);
+    }
+    let headers = req.headers();
+    let bytes: usize = headers.iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
+    if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
+        let error = ApiError::TooLarge(format!(
+            "the request has {} headers of {bytes} bytes; at most {MAX_HEADERS} headers of {MAX_HEADER_BYTES} bytes are accepted",
+            headers.len()
+        ));
+        return with_status(error, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    }
+    next.run(req).await
+}
+
+/// An error in the JSON shape under another status than its own.
+fn with_status(error: ApiError, status: StatusCode) -> Response {
     let mut out = error.into_response();
     *out.status_mut() = status;
     out

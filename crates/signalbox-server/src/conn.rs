@@ -154,7 +154,14 @@ pub async fn serve(
     let table = Arc::new(Mutex::new(Table::default()));
     let graceful = GracefulShutdown::new();
     let mut builder = Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
+    // The parser's own limits sit above the router's (app.rs: MAX_URI,
+    // MAX_HEADER_BYTES, MAX_HEADERS), so over-long heads get the JSON answer.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_headers(4 * crate::app::MAX_HEADERS)
+        .max_buf_size(4 * crate::app::MAX_HEADER_BYTES + crate::app::MAX_URI);
     let builder = Arc::new(builder);
     tokio::pin!(shutdown);
     loop {

@@ -135,3 +135,40 @@ fn a_keep_alive_connection_left_idle_is_closed() {
     let took = started.elapsed();
     assert!(took >= Duration::from_millis(1500), "closed after {took:?}: too early for a 2-3 s time-out");
 }
+
+/// One raw request; the status line and the body of the answer.
+fn raw(address: &str, request: &str) -> (String, String) {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    (head.lines().next().unwrap_or_default().to_string(), body.to_string())
+}
+
+/// Over-long request targets and headers are answered 414 and 431 in the
+/// API's error shape, not by the HTTP parser with an empty body.
+#[test]
+fn over_long_heads_get_json_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let long_target = format!("/v1/trains?squad={}", "a".repeat(10 * 1024));
+    let big_header = format!("X-Big: {}\r\n", "b".repeat(40 * 1024));
+    let many_headers: String = (0..150).map(|i| format!("X-H{i}: v\r\n")).collect();
+    for (what, request, status) in [
+        ("a 10 KiB target", format!("GET {long_target} HTTP/1.1\r\nHost: s\r\nConnection: close\r\n\r\n"), "414"),
+        (
+            "a 40 KiB header",
+            format!("GET /healthz HTTP/1.1\r\nHost: s\r\n{big_header}Connection: close\r\n\r\n"),
+            "431",
+        ),
+        ("150 headers", format!("GET /healthz HTTP/1.1\r\nHost: s\r\n{many_headers}Connection: close\r\n\r\n"), "431"),
+    ] {
+        let (line, body) = raw(&server.address, &request);
+        assert!(line.contains(status), "{what}: {line}");
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        assert!(json["error"]["message"].is_string(), "{what}: not the JSON error shape: {body:?}");
+    }
+}
