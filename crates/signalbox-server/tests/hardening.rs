@@ -54,6 +54,12 @@ async fn free_text_is_bounded_and_names_the_field() {
     let exception = json!({"result": "approved", "policy": "global.business_hours", "duration": "1h",
         "justification": long_text});
     refused(&t, "/v1/exceptions", "conductor", exception, "justification").await;
+    for field in ["result", "duration"] {
+        let mut exception = json!({"result": "approved", "policy": "global.business_hours", "duration": "1h",
+            "justification": "ok"});
+        exception[field] = json!(long_name);
+        refused(&t, "/v1/exceptions", "conductor", exception, field).await;
+    }
     refused(&t, "/v1/chat", "chat", json!({"user": "U1", "text": "x".repeat(8193)}), "text").await;
     refused(&t, "/v1/chat", "chat", json!({"user": "U".repeat(129), "text": "help"}), "user").await;
     refused(&t, "/v1/reevaluate", "conductor", json!({"train_ids": [long_name]}), "train_ids").await;

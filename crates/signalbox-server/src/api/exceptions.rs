@@ -56,6 +56,9 @@ pub(crate) struct ExceptionBody {
 
 impl ExceptionBody {
     fn into_request(self) -> Result<ExceptionRequest, ApiError> {
+        for (field, value) in [("result", &self.result), ("duration", &self.duration)] {
+            signalbox_core::text::check_name(field, value).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        }
         let result = Outcome::parse(&self.result).ok_or_else(|| {
             ApiError::BadRequest(format!("`result` must be approved, rejected or manual, found `{}`", self.result))
         })?;
