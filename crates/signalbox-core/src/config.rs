@@ -699,7 +699,7 @@ mod tests {
     }
 
     #[test]
-    fn the_design_example_loads() {
+    fn the_documented_example_loads() {
         let text = r##"
 environments = ["stage", "production"]
 [server]
@@ -733,7 +733,7 @@ stage_bake = "24h"
 max_exception = "6h"
 environments = { business_hours = ["production"], stage_bake = ["production"] }
 "##;
-        let config = Config::from_toml(text, "design.toml").unwrap();
+        let config = Config::from_toml(text, "example.toml").unwrap();
         assert_eq!(config.regions.len(), 1);
         assert_eq!(config.freezes.len(), 1);
         assert_eq!(config.tokens[0].role, Role::Pipeline);

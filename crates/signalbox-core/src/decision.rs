@@ -139,7 +139,7 @@ mod tests {
     }
 
     #[test]
-    fn the_summary_reads_like_the_design() {
+    fn the_summary_reads_like_the_documented_example() {
         let findings = [
             finding(
                 "scheduling.change_freeze",

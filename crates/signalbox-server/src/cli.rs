@@ -1,4 +1,4 @@
-//! Command-line subcommands other than `serve`: `evaluate` and `policy test`.
+//! Command-line subcommands other than `serve`: `evaluate`, `policy test`, `store check`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -61,4 +61,31 @@ pub fn policy_test(dir: Option<PathBuf>, verbose: bool) -> Result<bool> {
     }
     write!(out, "{}", rego_test::report(&results))?;
     Ok(results.iter().all(rego_test::TestResult::passed))
+}
+
+/// `signalbox store check`: the full integrity check and the row counts; false when a problem is found.
+pub fn store_check(config: Option<&Path>, data_dir: Option<&Path>) -> Result<bool> {
+    let dir = match data_dir {
+        Some(dir) => dir.to_path_buf(),
+        None => {
+            let loaded = Loaded::read(config)?;
+            loaded.resolve(&loaded.config.server.data_dir)
+        }
+    };
+    let report =
+        signalbox_store::check(&dir).with_context(|| format!("cannot check the store in `{}`", dir.display()))?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "store: {}", dir.join(signalbox_store::DB_FILE).display())?;
+    for (table, n) in &report.counts {
+        writeln!(out, "{table:>18}: {n}")?;
+    }
+    if report.ok() {
+        writeln!(out, "integrity: ok")?;
+    } else {
+        writeln!(out, "integrity: {} problem(s)", report.problems.len())?;
+        for problem in report.problems.iter().take(20) {
+            writeln!(out, "  {problem}")?;
+        }
+    }
+    Ok(report.ok())
 }

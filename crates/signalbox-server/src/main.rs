@@ -76,6 +76,25 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// The store.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Check the database in full (SQLite's integrity check) and count its rows;
+    /// exits 1 when it finds a problem. Safe while the server runs.
+    Check {
+        /// Configuration file whose `server.data_dir` to check.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Data directory, overriding the configuration's.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -161,6 +180,9 @@ fn main() -> ExitCode {
         }
         Command::Token { command: TokenCommand::New { name, role } } => {
             signalbox_server::serve::token_new(&name, role).map(|()| true)
+        }
+        Command::Store { command: StoreCommand::Check { config, data_dir } } => {
+            signalbox_server::cli::store_check(config.as_deref(), data_dir.as_deref())
         }
     };
     match result {

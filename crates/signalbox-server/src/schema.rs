@@ -17,7 +17,7 @@ pub struct Error {
 #[derive(utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// bad_request, unauthorized, forbidden, not_found, method_not_allowed,
-    /// conflict, too_large, invalid, unavailable or internal.
+    /// conflict, too_large, invalid, store_unavailable, unavailable or internal.
     code: String,
     /// What went wrong, naming the field or word (never internals, for a 5xx).
     message: String,

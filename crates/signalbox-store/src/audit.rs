@@ -164,7 +164,7 @@ impl Tx<'_> {
                     |row| row.get(0),
                 )
             })
-            .map_err(StoreError::query("append_audit"))
+            .map_err(self.query_error("append_audit"))
     }
 
     /// One page of the log, newest first: at most `limit` entries with a
@@ -205,7 +205,7 @@ impl Tx<'_> {
             .conn
             .prepare_cached(sql)
             .and_then(|mut stmt| stmt.query_map(params, AuditRow::read)?.collect::<Result<Vec<_>, _>>())
-            .map_err(StoreError::query(op))?;
+            .map_err(self.query_error(op))?;
         rows.into_iter().map(AuditRow::decode).collect()
     }
 }
