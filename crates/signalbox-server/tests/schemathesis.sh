@@ -35,6 +35,7 @@ if [ -z "$bin" ]; then
   cargo build -q -p signalbox-server
   bin="$target/debug/signalbox"
 fi
+bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
 
 dir=$(mktemp -d)
 server=
@@ -74,6 +75,9 @@ if [ -z "$address" ]; then
   exit 1
 fi
 
+# From the temporary directory, so schemathesis keeps its cache there, not in the repository.
+venv=$(cd "$venv" && pwd)
+cd "$dir"
 "$venv/bin/schemathesis" run "http://$address/openapi.json" \
   --url "http://$address" \
   --checks all \
