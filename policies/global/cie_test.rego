@@ -45,7 +45,7 @@ test_stop_of_all_covers_every_train if {
 	inp := with_stops([stop("stop_1", "all", "CIE 4321: us-south ingress down")])
 	cie.finding == {
 		"outcome": "manual",
-		"message": "trains are stopped (all: CIE 4321: us-south ingress down) and no exception justification supplied",
+		"message": "trains are stopped (stop_1 all: CIE 4321: us-south ingress down) and no exception justification supplied",
 	} with input as inp
 }
 
@@ -53,7 +53,7 @@ test_stop_of_the_train_environment_covers_it if {
 	inp := with_stops([stop("stop_2", "production", "CIE 77: database failover")])
 	cie.finding == {
 		"outcome": "manual",
-		"message": "trains are stopped (production: CIE 77: database failover) and no exception justification supplied",
+		"message": "trains are stopped (stop_2 production: CIE 77: database failover) and no exception justification supplied",
 	} with input as inp
 }
 
@@ -66,7 +66,7 @@ test_stop_of_the_train_first_region_covers_it if {
 	inp := with_stops([stop("stop_4", "us-south", "ingress down")])
 	cie.finding == {
 		"outcome": "manual",
-		"message": "trains are stopped (us-south: ingress down) and no exception justification supplied",
+		"message": "trains are stopped (stop_4 us-south: ingress down) and no exception justification supplied",
 	} with input as inp
 }
 
@@ -74,7 +74,7 @@ test_stop_of_the_train_second_region_covers_it if {
 	inp := with_stops([stop("stop_5", "eu-de", "storage degraded")])
 	cie.finding == {
 		"outcome": "manual",
-		"message": "trains are stopped (eu-de: storage degraded) and no exception justification supplied",
+		"message": "trains are stopped (stop_5 eu-de: storage degraded) and no exception justification supplied",
 	} with input as inp
 }
 
@@ -92,7 +92,7 @@ test_several_covering_stops_are_listed_sorted_without_the_others if {
 	])
 	cie.finding == {
 		"outcome": "manual",
-		"message": "trains are stopped (all: CIE 9: paging storm, production: CIE 77: database failover, us-south: ingress down) and no exception justification supplied",
+		"message": "trains are stopped (stop_1 all: CIE 9: paging storm, stop_2 production: CIE 77: database failover, stop_4 us-south: ingress down) and no exception justification supplied",
 	} with input as inp
 }
 
@@ -103,7 +103,7 @@ test_justification_is_quoted_but_does_not_clear_the_stop if {
 	)
 	cie.finding == {
 		"outcome": "manual",
-		"message": "trains are stopped (all: CIE 4321: us-south ingress down) (exception justification supplied: CHG approved in RFC-12)",
+		"message": "trains are stopped (stop_1 all: CIE 4321: us-south ingress down) (exception justification supplied: CHG approved in RFC-12)",
 	} with input as inp
 }
 
@@ -114,7 +114,7 @@ test_blank_justification_counts_as_not_supplied if {
 	)
 	cie.finding == {
 		"outcome": "manual",
-		"message": "trains are stopped (all: CIE 4321: us-south ingress down) and no exception justification supplied",
+		"message": "trains are stopped (stop_1 all: CIE 4321: us-south ingress down) and no exception justification supplied",
 	} with input as inp
 }
 
@@ -125,6 +125,22 @@ test_crb_approval_does_not_clear_the_stop if {
 	)
 	cie.finding == {
 		"outcome": "manual",
-		"message": "trains are stopped (us-south: ingress down) and no exception justification supplied",
+		"message": "trains are stopped (stop_4 us-south: ingress down) and no exception justification supplied",
+	} with input as inp
+}
+
+test_a_long_message_is_cut_to_its_first_80_characters if {
+	inp := with_stops([stop("stop_9", "all", "CIE 4321: ingress down in every zone of us-south and eu-de, DNS answers slowly, retries pile up")])
+	cie.finding == {
+		"outcome": "manual",
+		"message": "trains are stopped (stop_9 all: CIE 4321: ingress down in every zone of us-south and eu-de, DNS answers slowly, …) and no exception justification supplied",
+	} with input as inp
+}
+
+test_a_message_of_80_characters_is_kept_whole if {
+	inp := with_stops([stop("stop_9", "all", "CIE 4321: ingress down in every zone of us-south and eu-de, DNS answers slowly!!")])
+	cie.finding == {
+		"outcome": "manual",
+		"message": "trains are stopped (stop_9 all: CIE 4321: ingress down in every zone of us-south and eu-de, DNS answers slowly!!) and no exception justification supplied",
 	} with input as inp
 }

@@ -418,6 +418,13 @@ pub fn render_no_such_train(id: &str) -> String {
     format!("❓ No train {id} is recorded. `oa` lists the pending ones.")
 }
 
+/// `text` with every control character but newline and tab written as a
+/// visible escape (`\u{1b}`): what a reply may carry to a terminal or to
+/// Slack. The transports pass every rendered reply through it.
+pub fn visible(text: &str) -> String {
+    signalbox_core::text::escape(text).into_owned()
+}
+
 /// Escapes the three characters Slack treats as markup (`&`, `<`, `>`), so
 /// text from users and pipelines cannot mention people or forge links.
 pub fn slack_escape(text: &str) -> String {

@@ -68,6 +68,13 @@ pub struct ServerConfig {
     pub data_dir: String,
     /// `None` means the policies built into the binary.
     pub policies_dir: Option<String>,
+    /// Most connections open at once; past it the oldest idle one is closed,
+    /// and when none is idle a new one is answered 503.
+    pub max_connections: usize,
+    /// A client must send a request's headers within this time.
+    pub header_timeout: TimeDelta,
+    /// A connection with no request in flight for this long is closed.
+    pub idle_timeout: TimeDelta,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -225,6 +232,11 @@ impl Config {
         checker.build(raw, origin, text).map_err(err)
     }
 
+    /// Whether the file this came from holds no setting at all (empty, or only comments).
+    pub fn is_empty_file(&self) -> bool {
+        toml::from_str::<toml::Table>(&self.source).is_ok_and(|table| table.is_empty())
+    }
+
     pub fn region_names(&self) -> Vec<&str> {
         self.regions.keys().map(String::as_str).collect()
     }
@@ -335,6 +347,9 @@ struct RawServer {
     listen: Option<String>,
     data_dir: Option<String>,
     policies_dir: Option<String>,
+    max_connections: Option<Spanned<i64>>,
+    header_timeout: Option<Spanned<String>>,
+    idle_timeout: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -530,6 +545,7 @@ impl Checker<'_> {
 
         let policies = self.policies(raw.policies, &known_env)?;
         let calendars = self.calendars(raw.calendars, &known_env, &known_region)?;
+        let server = self.server(raw.server)?;
         let mut tokens = Vec::new();
         for t in raw.auth.tokens {
             let hash = t.sha256.get_ref().to_ascii_lowercase();
@@ -543,6 +559,15 @@ impl Checker<'_> {
             if tokens.iter().any(|x: &TokenConfig| &x.name == t.name.get_ref()) {
                 return Err(format!("`auth.tokens.name` ({}) `{}` is used twice", self.at(&t.name), t.name.get_ref()));
             }
+            // One token, two entries: which role it has would depend on the order.
+            if let Some(first) = tokens.iter().find(|x: &&TokenConfig| x.sha256 == hash) {
+                return Err(format!(
+                    "`auth.tokens.sha256` ({}) of token `{}` is the same as that of token `{}`: one token cannot be two entries",
+                    self.at(&t.sha256),
+                    t.name.get_ref(),
+                    first.name
+                ));
+            }
             tokens.push(TokenConfig { name: t.name.into_inner(), role: t.role, sha256: hash });
         }
         let mut channels = BTreeMap::new();
@@ -554,11 +579,7 @@ impl Checker<'_> {
             origin: origin.to_string(),
             source: text.to_string(),
             environments,
-            server: ServerConfig {
-                listen: raw.server.listen.unwrap_or_else(|| "127.0.0.1:8080".to_string()),
-                data_dir: raw.server.data_dir.unwrap_or_else(|| "data".to_string()),
-                policies_dir: raw.server.policies_dir,
-            },
+            server,
             tokens,
             chat: ChatConfig {
                 conductors: raw.chat.conductors,
@@ -734,6 +755,31 @@ impl Checker<'_> {
             regions.insert(name.into_inner(), Region { timezone, business_hours, holidays });
         }
         Ok(regions)
+    }
+
+    fn server(&self, raw: RawServer) -> Result<ServerConfig, String> {
+        let max_connections = match &raw.max_connections {
+            None => 1024,
+            Some(n) => usize::try_from(*n.get_ref()).ok().filter(|n| (2..=1_000_000).contains(n)).ok_or_else(|| {
+                format!(
+                    "`server.max_connections` ({}) must be between 2 and 1000000, found {}",
+                    self.at(n),
+                    n.get_ref()
+                )
+            })?,
+        };
+        let timeout = |key: &str, value: &Option<Spanned<String>>, default: i64| match value {
+            None => Ok(TimeDelta::seconds(default)),
+            Some(v) => self.duration(key, v),
+        };
+        Ok(ServerConfig {
+            listen: raw.listen.unwrap_or_else(|| "127.0.0.1:8080".to_string()),
+            data_dir: raw.data_dir.unwrap_or_else(|| "data".to_string()),
+            policies_dir: raw.policies_dir,
+            max_connections,
+            header_timeout: timeout("server.header_timeout", &raw.header_timeout, 10)?,
+            idle_timeout: timeout("server.idle_timeout", &raw.idle_timeout, 60)?,
+        })
     }
 
     fn policies(&self, raw: RawPolicies, known_env: &KnownEnv<'_>) -> Result<PolicySettings, String> {
@@ -959,6 +1005,25 @@ environments = { business_hours = ["production"], stage_bake = ["production"] }
 
         let unknown = [ImportedCalendar { name: "nope".into(), imported: Imported::default() }];
         assert!(config.with_calendars(&unknown).unwrap_err().to_string().contains("`nope`"));
+}
+
+#[test]
+    fn one_token_digest_in_two_entries_is_refused_naming_both() {
+        let digest = "ab".repeat(32);
+        let text = format!(
+            "[[auth.tokens]]\nname = \"deploy-bot\"\nrole = \"pipeline\"\nsha256 = \"{digest}\"\n\n\
+             [[auth.tokens]]\nname = \"oncall\"\nrole = \"conductor\"\nsha256 = \"{}\"\n",
+            digest.to_uppercase()
+        );
+        let e = err(&text);
+        assert!(e.contains("`deploy-bot`") && e.contains("`oncall`") && e.contains("line 9"), "{e}");
+    }
+
+    #[test]
+    fn a_file_of_comments_is_empty() {
+        assert!(Config::from_toml("# nothing\n\n", "t").unwrap().is_empty_file());
+        assert!(!Config::from_toml("[chat]\nconductors = []\n", "t").unwrap().is_empty_file());
+        assert!(!Config::defaults().unwrap().is_empty_file());
     }
 
     #[test]

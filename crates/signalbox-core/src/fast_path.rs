@@ -81,6 +81,8 @@ use crate::policy::{PolicyEntry, PolicySet, PolicySource};
 ///   `array.concat` only on two arrays (`freeze_index.long` and a comprehension)
 ///   and indexes `freeze_index.weeks` with the strings of `input.window.weeks`,
 ///   after `is_array` (a missing week is undefined, not an error).
+///   `cie.excerpt` calls `count` and `substring` (with integer bounds) only
+///   after `is_string`, and its three definitions exclude each other.
 /// - Complete rules with several definitions: `stage_bake.finding` (one needs
 ///   `not deployment`, the other `baked_ms`, which needs `deployment`), and
 ///   else-chains (`deployment`, `subject`, `crb_suffix`, `justification_suffix`,
@@ -90,7 +92,7 @@ use crate::policy::{PolicyEntry, PolicySet, PolicySource};
 const AUDITED: [(&str, &str); 8] = [
     ("5084c11774f4923236e0b161139ad6356434b7a7383ae83ed41e65a980c97937", "lib/window.rego"),
     ("9075e262051557aa0f7279519d7de9a209dcfd142f2baa422d13d1b8bafc4f5c", "scheduling/start_time.rego"),
-    ("3def0c7b882336cc868dea7589a942bee78b535106492083f5d1f541753bd608", "global/cie.rego"),
+    ("39d275a871249d1de2c451d775d092323880501b878d35d1f91ad2f9116081af", "global/cie.rego"),
     ("a32b72f687dd271a0d650a65e3d3ed2942fd236b1064ed535cbe0edf49671dca", "scheduling/change_freeze.rego"),
     ("3c1f3939074101cd6f9348e6955f428fd14269a8bc623cd2070308eaa9519db2", "global/business_hours.rego"),
     ("12edc99f7b2a53b3a0a13eea70c9e98acc8392ba22522f6b5a57beaf32a524dc", "global/stage_bake.rego"),

@@ -16,6 +16,7 @@ pub mod ical;
 pub mod policy;
 pub mod rego_test;
 pub mod state;
+pub mod text;
 pub mod time;
 pub mod train;
 

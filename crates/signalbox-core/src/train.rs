@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
+use crate::text::{self, TextError};
 
 /// A change to ship, exactly the JSON fields of docs/api.md ("The train").
 ///
@@ -51,14 +52,10 @@ pub enum TrainError {
     DuplicateRegion(String),
     #[error("`planned_end` ({end}) must be after `planned_start` ({start})")]
     WindowBackwards { start: String, end: String },
-    #[error("`{field}` is {len} characters long; at most {max} are accepted")]
-    TooLong { field: &'static str, len: usize, max: usize },
+    /// Too long, or holding control characters.
+    #[error(transparent)]
+    Text(#[from] TextError),
 }
-
-/// Longest free-text field we store; a pipeline sending more is broken.
-const MAX_TEXT: usize = 4096;
-/// Longest identifier-like field (squad, service, configuration item, version).
-const MAX_NAME: usize = 200;
 
 /// Whether `id` is a change number: `^[A-Z]{2,10}[0-9]{1,12}$`.
 pub fn is_train_id(id: &str) -> bool {
@@ -71,24 +68,33 @@ impl Train {
     /// Checks the train against the field rules and the configured environments and regions.
     pub fn validate(&self, config: &Config) -> Result<(), TrainError> {
         if !is_train_id(&self.id) {
-            return Err(TrainError::BadId(self.id.clone()));
+            return Err(TrainError::BadId(text::excerpt(&self.id, 40)));
         }
-        for (field, value, max) in [
-            ("squad", &self.squad, MAX_NAME),
-            ("service", &self.service, MAX_NAME),
-            ("configuration_item", &self.configuration_item, MAX_NAME),
-            ("title", &self.title, MAX_TEXT),
+        for (field, value) in [
+            ("squad", &self.squad),
+            ("service", &self.service),
+            ("configuration_item", &self.configuration_item),
+            ("title", &self.title),
         ] {
             if value.trim().is_empty() {
                 return Err(TrainError::Empty(field));
             }
-            check_len(field, value, max)?;
         }
+        text::check_name("squad", &self.squad)?;
+        text::check_name("service", &self.service)?;
+        text::check_name("configuration_item", &self.configuration_item)?;
+        // A title is one line, but as long as free text.
+        text::check("title", &self.title, text::MAX_TEXT, false)?;
         if let Some(version) = &self.version {
-            check_len("version", version, MAX_NAME)?;
+            text::check_name("version", version)?;
         }
-        if let Some(text) = &self.exception_justification {
-            check_len("exception_justification", text, MAX_TEXT)?;
+        if let Some(justification) = &self.exception_justification {
+            text::check_text("exception_justification", justification)?;
+        }
+        // Checked before they are looked up, so an error never echoes a huge value.
+        text::check_name("environment", &self.environment)?;
+        for region in &self.regions {
+            text::check_name("regions", region)?;
         }
         if !config.environments.iter().any(|e| e == &self.environment) {
             return Err(TrainError::UnknownEnvironment {
@@ -123,14 +129,6 @@ impl Train {
     pub fn justification(&self) -> Option<&str> {
         self.exception_justification.as_deref().map(str::trim).filter(|s| !s.is_empty())
     }
-}
-
-fn check_len(field: &'static str, value: &str, max: usize) -> Result<(), TrainError> {
-    let len = value.chars().count();
-    if len > max {
-        return Err(TrainError::TooLong { field, len, max });
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -25,6 +25,13 @@ use crate::state::AppState;
 pub const BODY_LIMIT: usize = 1 << 20;
 /// A request that takes longer than this is answered 503 (its write may still commit).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest request target (path and query) accepted; longer is 414.
+pub const MAX_URI: usize = 8 * 1024;
+/// Most header bytes (names and values) and headers accepted; more is 431.
+/// Both are well under what the HTTP parser itself takes (`conn.rs`), so the
+/// answer is ours, in the JSON shape.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+pub const MAX_HEADERS: usize = 100;
 
 /// The whole router, with limits, request ids and tracing.
 pub fn app(state: AppState) -> Router {
@@ -51,6 +58,7 @@ pub fn app(state: AppState) -> Router {
                 .layer(PropagateRequestIdLayer::new(request_id))
                 .layer(axum::middleware::from_fn(track))
                 .layer(axum::middleware::from_fn(json_errors))
+                .layer(axum::middleware::from_fn(limit_head))
                 .layer(DefaultBodyLimit::max(BODY_LIMIT)),
         )
 }
@@ -87,6 +95,31 @@ async fn json_errors(req: Request, next: Next) -> Response {
         }
         other => ApiError::Internal(format!("{other} from a layer below the handlers")),
     };
+    with_status(error, status)
+}
+
+/// 414 for a request target over [`MAX_URI`], 431 for headers over
+/// [`MAX_HEADER_BYTES`] or [`MAX_HEADERS`], before any route reads them.
+async fn limit_head(req: Request, next: Next) -> Response {
+    let uri = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if uri > MAX_URI {
+        let error = ApiError::TooLarge(format!("the request target is {uri} bytes; at most {MAX_URI} are accepted"));
+        return with_status(error, StatusCode::URI_TOO_LONG);
+    }
+    let headers = req.headers();
+    let bytes: usize = headers.iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
+    if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
+        let error = ApiError::TooLarge(format!(
+            "the request has {} headers of {bytes} bytes; at most {MAX_HEADERS} headers of {MAX_HEADER_BYTES} bytes are accepted",
+            headers.len()
+        ));
+        return with_status(error, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    }
+    next.run(req).await
+}
+
+/// An error in the JSON shape under another status than its own.
+fn with_status(error: ApiError, status: StatusCode) -> Response {
     let mut out = error.into_response();
     *out.status_mut() = status;
     out
@@ -112,7 +145,7 @@ fn request_span(req: &axum::http::Request<Body>) -> tracing::Span {
     tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %request_id)
 }
 
-#[utoipa::path(get, path = "/openapi.json", tag = "health", responses((status = 200, description = "This document")))]
+#[utoipa::path(get, path = "/openapi.json", tag = "health", responses((status = 200, description = "This document (OpenAPI 3.1, JSON)")))]
 async fn openapi() -> Response {
     Json(document()).into_response()
 }
@@ -131,7 +164,10 @@ async fn openapi() -> Response {
         crate::service::Reevaluated, crate::chat::ChatStatus, crate::state::ChangeEvent, crate::state::ChangeKind, trains::TrainList, trains::ReasonBody,
         trains::ReevaluateBody, trains::ReevaluateResults, trains::EvaluateBody, exceptions::ExceptionBody,
         exceptions::ExceptionList, stops::StopList, stops::StopBody, stops::StartBody, chat::ChatBody,
-        chat::ChatAnswer)),
+        chat::ChatAnswer, crate::schema::Error, crate::schema::ErrorDetail, crate::schema::TrainRecord,
+        crate::schema::AuditRecord, crate::schema::Health, crate::schema::Ready,
+        crate::schema::SlackEvent, crate::schema::SlackAck, crate::schema::SlashCommand,
+        crate::schema::SlashReply, crate::schema::TrainAction)),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
@@ -149,7 +185,88 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// The OpenAPI document, generated from the handlers' annotations and the wire types.
-pub fn document() -> utoipa::openapi::OpenApi {
-    <ApiDoc as utoipa::OpenApi>::openapi()
+/// The OpenAPI document, generated from the handlers' annotations and the
+/// wire types, completed with the answers every route shares.
+pub fn document() -> serde_json::Value {
+    let mut doc = serde_json::to_value(<ApiDoc as utoipa::OpenApi>::openapi()).unwrap_or_default();
+    complete(&mut doc);
+    doc
+}
+
+/// The error answers that come from the layers and extractors rather than
+/// from a handler, on every route they can reach, each a `{"error": ...}`.
+const SHARED_ERRORS: [(&str, &str); 5] = [
+    ("401", "No `Authorization: Bearer <token>` header, or a token that is not configured"),
+    ("403", "The token's role may not do this; checked before the body is read"),
+    ("400", "A malformed request: the message names the field"),
+    ("413", "The body is over 1 MiB"),
+    ("503", "The store is unavailable just now, or the request took longer than 30 s: retry"),
+];
+
+/// Adds the shared error answers, makes every error answer the `Error`
+/// schema, and loosens `additionalProperties: false` on schemas used as a
+/// part of an `allOf` (a part cannot refuse the other parts' fields).
+fn complete(doc: &mut serde_json::Value) {
+    use serde_json::{json, Value};
+    let error = json!({ "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } });
+    let mut parts = Vec::new();
+    if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
+        for (path, item) in paths.iter_mut() {
+            let Some(item) = item.as_object_mut() else { continue };
+            for op in item.values_mut().filter_map(Value::as_object_mut) {
+                let secured = op.get("security").and_then(Value::as_array).is_some_and(|s| !s.is_empty());
+                let has_body = op.contains_key("requestBody");
+                let has_query = op
+                    .get("parameters")
+                    .and_then(Value::as_array)
+                    .is_some_and(|ps| ps.iter().any(|p| p.get("in").and_then(Value::as_str) == Some("query")));
+                let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else { continue };
+                for (status, description) in SHARED_ERRORS {
+                    let applies = match status {
+                        "401" | "403" => secured,
+                        "400" => has_body || has_query,
+                        "413" => has_body,
+                        _ => path.starts_with("/v1/"),
+                    };
+                    if applies && !responses.contains_key(status) {
+                        responses.insert(status.to_string(), json!({ "description": description }));
+                    }
+                }
+                for (status, response) in responses.iter_mut() {
+                    if status.starts_with('4') || status.starts_with('5') {
+                        response["content"] = error.clone();
+                    }
+                }
+            }
+        }
+    }
+    collect_all_of_parts(doc, &mut parts);
+    if let Some(schemas) = doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut) {
+        for name in parts {
+            if let Some(schema) = schemas.get_mut(&name).and_then(Value::as_object_mut) {
+                schema.remove("additionalProperties");
+            }
+        }
+    }
+}
+
+/// The component names referenced directly inside an `allOf`.
+fn collect_all_of_parts(value: &serde_json::Value, out: &mut Vec<String>) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::Array(parts)) = map.get("allOf") {
+                for part in parts {
+                    if let Some(name) =
+                        part.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix("#/components/schemas/"))
+                    {
+                        out.push(name.to_string());
+                    }
+                }
+            }
+            map.values().for_each(|v| collect_all_of_parts(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_all_of_parts(v, out)),
+        _ => {}
+    }
 }

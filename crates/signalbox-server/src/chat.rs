@@ -42,8 +42,10 @@ pub enum ChatStatus {
 }
 
 impl ChatReply {
+    /// Every reply leaves through here: control characters in it (from text
+    /// stored before they were refused) are made visible, never sent raw.
     fn new(text: String, status: ChatStatus) -> ChatReply {
-        ChatReply { text, status }
+        ChatReply { text: signalbox_chat::render::visible(&text), status }
     }
 }
 
@@ -241,4 +243,16 @@ fn history_line(record: &AuditRecord) -> HistoryLine {
         .unwrap_or_default()
         .to_string();
     HistoryLine { at: record.at, actor: record.actor.clone(), action: record.action.to_string(), detail: text }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Text stored before control characters were refused is shown escaped.
+    #[test]
+    fn a_reply_never_carries_a_raw_control_character() {
+        let reply = ChatReply::new("🚆 CHG1 Deploy \u{1b}[2J\u{1b}]0;x\u{7}\0\n\tok".into(), ChatStatus::Done);
+        assert_eq!(reply.text, "🚆 CHG1 Deploy \\u{1b}[2J\\u{1b}]0;x\\u{7}\\u{0}\n\tok");
+    }
 }

@@ -1,6 +1,7 @@
 //! `signalbox chat`: a terminal client that sends chat commands to a server
 //! through `POST /v1/chat`, with line editing and history (rustyline).
 
+use signalbox_chat::render::visible;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -41,9 +42,10 @@ pub fn send(options: &ChatOptions, text: &str) -> Result<Reply> {
         response.into_body().read_json().with_context(|| format!("`{url}` answered {status} with no JSON"))?;
     if !status.is_success() {
         let message = body.pointer("/error/message").and_then(Value::as_str).unwrap_or("no message");
-        bail!("the server answered {status}: {message}");
+        bail!("the server answered {status}: {}", visible(message));
     }
-    let text = body.get("text").and_then(Value::as_str).unwrap_or_default().to_string();
+    // What the server says is shown on a terminal: never a raw control character.
+    let text = visible(body.get("text").and_then(Value::as_str).unwrap_or_default());
     let done = body.get("status").and_then(Value::as_str) == Some("done");
     Ok(Reply { text, done })
 }

@@ -166,17 +166,33 @@ fn parse_role(text: &str) -> Result<Role, String> {
     }
 }
 
+/// Log targets whose trace level is never logged, whatever `RUST_LOG` says:
+/// there the HTTP client dumps every byte it sends, the Slack bot token in
+/// `Authorization` included (its debug level redacts headers).
+const SECRET_BEARING_TARGETS: [&str; 2] = ["ureq", "ureq_proto"];
+
+fn secret_bearing(meta: &tracing::Metadata<'_>) -> bool {
+    *meta.level() == tracing::Level::TRACE
+        && SECRET_BEARING_TARGETS
+            .iter()
+            .any(|t| meta.target().strip_prefix(t).is_some_and(|rest| rest.is_empty() || rest.starts_with("::")))
+}
+
 fn init_logging(format: LogFormat) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
+    // A filter of its own, beside `RUST_LOG`'s: it only ever removes events.
+    let no_secrets = tracing_subscriber::filter::filter_fn(|meta| !secret_bearing(meta));
     // Colour codes only for a person at a terminal, never into files or pipes.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
     match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().finish().with(no_secrets).init(),
+        LogFormat::Text => builder.finish().with(no_secrets).init(),
     }
 }
 

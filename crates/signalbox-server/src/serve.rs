@@ -28,10 +28,13 @@ pub struct ServeOptions {
 /// Runs the server until SIGTERM or Ctrl-C; SIGHUP reloads configuration and policies.
 pub async fn serve(options: ServeOptions) -> Result<()> {
     let started = Instant::now();
+    raise_open_file_limit();
     let config_path = options.config.clone();
     // Read and check configuration and policies first, to learn where the data lives.
     let first = Loaded::read(config_path.as_deref())?;
     first.evaluator()?;
+    // Taken at start-up: the listener is not rebuilt on reload.
+    let limits = crate::conn::Limits::from_config(&first.config.server);
     let data_dir = options.data_dir.clone().unwrap_or_else(|| first.resolve(&first.config.server.data_dir));
     let store = Store::open(&data_dir).with_context(|| format!("cannot open the store in `{}`", data_dir.display()))?;
     // Bind before making a bootstrap token, so a token is never printed by a server that cannot start.
@@ -66,11 +69,21 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
     tokio::spawn(reload_on_sighup(state.clone(), hangups));
     tokio::spawn(crate::calendars::refresh_periodically(state.clone()));
     let router = crate::app::app(state);
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+    crate::conn::serve(listener, router, limits, shutdown).await?;
     // In-flight requests have finished; let queued writes commit before exit.
     store.shutdown();
     tracing::info!("signalbox stopped");
     Ok(())
+}
+
+/// Every connection is a descriptor: take all the system allows this process
+/// (the soft limit up to the hard one), so the connection cap, not the
+/// default soft limit of often 1024, is what bounds them.
+fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open file limit"),
+    }
 }
 
 /// On first start (no conductor token configured, none made before), makes a

@@ -237,8 +237,8 @@ fn addressed_to_someone_else(text: &str, bot_user: Option<&str>) -> bool {
 }
 
 #[utoipa::path(post, path = "/slack/events", tag = "slack",
-    request_body(content = Object, description = "A Slack Events API request: `url_verification`, or an `event_callback` carrying a `message` or `app_mention` event. Authenticated by Slack's signature (`X-Slack-Signature`, `X-Slack-Request-Timestamp`), not by a bearer token."),
-    responses((status = 200, description = "`{\"challenge\": ...}` for url_verification; otherwise accepted at once, and the reply is posted with chat.postMessage in the command's thread"),
+    request_body(content = crate::schema::SlackEvent, description = "A Slack Events API request: `url_verification`, or an `event_callback` carrying a `message` or `app_mention` event. Authenticated by Slack's signature (`X-Slack-Signature`, `X-Slack-Request-Timestamp`), not by a bearer token."),
+    responses((status = 200, body = crate::schema::SlackAck, description = "`{\"challenge\": ...}` for url_verification; otherwise accepted at once (an empty body), and the reply is posted with chat.postMessage in the command's thread"),
         (status = 401, description = "Missing or wrong signature, or a timestamp more than 5 minutes from the server's clock"),
         (status = 503, description = "Slack is not configured (no SIGNALBOX_SLACK_SIGNING_SECRET)")))]
 pub async fn events(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
@@ -314,8 +314,8 @@ pub fn parse_slash_command(body: &[u8]) -> Result<SlashCommand, String> {
 }
 
 #[utoipa::path(post, path = "/slack/commands", tag = "slack",
-    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "A Slack slash command (`user_id`, `text`, `response_url`, `command`, ...), e.g. `/signalbox oa`. Authenticated by Slack's signature, not by a bearer token."),
-    responses((status = 200, description = "`{\"response_type\": \"in_channel\", \"text\": ...}` when the command finished within 2.5 s; otherwise an ephemeral acknowledgement, and the reply is posted to `response_url` when it is done"),
+    request_body(content = crate::schema::SlashCommand, content_type = "application/x-www-form-urlencoded", description = "A Slack slash command (`user_id`, `text`, `response_url`, `command`, ...), e.g. `/signalbox oa`. Authenticated by Slack's signature, not by a bearer token."),
+    responses((status = 200, body = crate::schema::SlashReply, description = "`{\"response_type\": \"in_channel\", \"text\": ...}` when the command finished within 2.5 s; otherwise an ephemeral acknowledgement, and the reply is posted to `response_url` when it is done"),
         (status = 401, description = "Missing or wrong signature, or a stale timestamp"),
         (status = 503, description = "Slack is not configured")))]
 pub async fn commands(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {

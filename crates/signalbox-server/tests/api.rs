@@ -145,14 +145,17 @@ async fn the_incident_bot_stops_but_cannot_start() {
 #[tokio::test]
 async fn stop_then_start_re_evaluates_pending_trains() {
     let t = TestApp::new();
-    t.post("/v1/stops", "incident", json!({ "scope": "us-south", "message": "CIE 7: LB down" })).await;
+    let (_, stop) = t.post("/v1/stops", "incident", json!({ "scope": "us-south", "message": "CIE 7: LB down" })).await;
     // Two night trains held up only by the stop; one ends at 03:30Z.
     let a = t.submit(&night_train("CHG500")).await;
     assert_eq!(a["state"], "pending");
     assert_eq!(policies_of(&a), ["global.cie"]);
     assert_eq!(
         a["decision"]["findings"][0]["message"],
-        "trains are stopped (us-south: CIE 7: LB down) and no exception justification supplied"
+        format!(
+            "trains are stopped ({} us-south: CIE 7: LB down) and no exception justification supplied",
+            stop["id"].as_str().unwrap()
+        )
     );
     let mut short = night_train("CHG501");
     short["planned_start"] = json!("2026-11-23T03:00:00Z");

@@ -184,12 +184,18 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path, config: &Path) -> Server {
+        Server::start_logging(dir, config, "info")
+    }
+
+    /// [`Server::start`] with `RUST_LOG` set to `rust_log`.
+    fn start_logging(dir: &Path, config: &Path, rust_log: &str) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_signalbox"))
             .current_dir(dir)
             .args(["serve", "--listen", "127.0.0.1:0", "--config"])
             .arg(config)
             .env("SIGNALBOX_SLACK_SIGNING_SECRET", SECRET)
             .env("SIGNALBOX_SLACK_BOT_TOKEN", BOT_TOKEN)
+            .env("RUST_LOG", rust_log)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -602,4 +608,45 @@ async fn a_replayed_slash_command_runs_once() {
         assert!(again["text"].as_str().unwrap().contains("already received"), "{again}");
     }
     assert_eq!(t.get("/v1/stops", "viewer").await.1["stops"].as_array().unwrap().len(), 1);
+}
+
+/// At every log level, whatever `RUST_LOG` asks for, the Slack secrets stay out
+/// of the log: the HTTP client's wire dumps (hex and text of each request,
+/// `Authorization: Bearer xoxb-...` included) are filtered out.
+#[test]
+fn slack_secrets_stay_out_of_the_log_at_trace_level() {
+    for rust_log in ["trace", "trace,ureq=trace,ureq_proto=trace"] {
+        let slack = FakeSlack::start();
+        let dir = tempfile::tempdir().unwrap();
+        let config_path = dir.path().join("signalbox.toml");
+        std::fs::write(&config_path, config(&slack.base, chrono::Utc::now())).unwrap();
+        let server = Server::start_logging(dir.path(), &config_path, rust_log);
+        let (status, answer) = server.api(
+            "POST",
+            "/v1/stops",
+            "incident",
+            Some(&json!({"scope": "all", "message": "CIE 12: trace test"})),
+        );
+        assert_eq!(status, 201, "{answer}");
+        // The notice was posted with the bot token, so the client has run.
+        let posted = slack.notice(PROD, "CIE 12: trace test");
+        assert_eq!(posted.authorization.as_deref(), Some(format!("Bearer {BOT_TOKEN}").as_str()));
+        // The client's own debug lines are logged (it redacts headers there),
+        // so its trace lines would be too, were they not filtered out.
+        let log = server.wait_log("ureq::run");
+        if std::env::var_os("SHOW_LOG").is_some() {
+            eprintln!("{log}");
+        }
+        // A wire dump cuts text into rows of 16 bytes and writes hex in groups:
+        // look for short pieces, and for the hex with the spaces taken out.
+        let squeezed: String = log.split_whitespace().collect();
+        for (what, haystack, needle) in [
+            ("the bot token", &log, BOT_TOKEN.to_string()),
+            ("the start of the bot token", &log, "xoxb-".to_string()),
+            ("the signing secret", &log, SECRET[..12].to_string()),
+            ("the bot token in hex", &squeezed, hex::encode(&BOT_TOKEN.as_bytes()[..6])),
+        ] {
+            assert!(!haystack.contains(&needle), "RUST_LOG={rust_log}: {what} is in the log:\n{log}");
+        }
+    }
 }

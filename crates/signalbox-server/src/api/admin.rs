@@ -29,12 +29,12 @@ pub(crate) async fn reload(State(app): State<AppState>, who: Principal) -> Resul
     Ok(Json(service::reload(&app, &ctx).await?).into_response())
 }
 
-#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "The process is alive")))]
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "The process is alive", body = crate::schema::Health)))]
 pub(crate) async fn healthz() -> Response {
     Json(json!({ "status": "ok" })).into_response()
 }
 
-#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, description = "Policies loaded and the store writable; `calendars` lists each calendar feed and whether it is stale"), (status = 503, description = "Not ready")))]
+#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, description = "Policies loaded and the store writable; `calendars` lists each calendar feed and whether it is stale", body = crate::schema::Ready), (status = 503, description = "Not ready: the store is not writable")))]
 pub(crate) async fn readyz(State(app): State<AppState>) -> Response {
     let runtime = app.runtime();
     // The probe goes through the writer and may wait; keep it off the async threads.
@@ -55,7 +55,7 @@ pub(crate) async fn readyz(State(app): State<AppState>) -> Response {
     }
 }
 
-#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus text format")))]
+#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 pub(crate) async fn metrics(State(app): State<AppState>) -> Response {
     let stats = app.store.stats();
     metrics::counter!("signalbox_store_commits_total").absolute(stats.commits);

@@ -16,6 +16,7 @@ pub fn router() -> Router<AppState> {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AuditQuery {
     /// Only this train's entries.
@@ -27,7 +28,8 @@ pub(crate) struct AuditQuery {
 }
 
 #[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditQuery),
-    responses((status = 200, body = AuditPage)), security(("bearer" = [])))]
+    responses((status = 200, description = "A page of entries, newest first", body = AuditPage),
+        (status = 400, description = "A bad train id or query parameter")), security(("bearer" = [])))]
 pub(crate) async fn audit(
     State(app): State<AppState>,
     who: Principal,

@@ -6,6 +6,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use signalbox_core::config::Role;
+use signalbox_core::text;
 
 use super::auth::Principal;
 use super::error::ApiError;
@@ -40,9 +41,12 @@ pub(crate) struct ChatAnswer {
 pub(crate) async fn chat(
     State(app): State<AppState>,
     who: Principal,
-    ApiJson(body): ApiJson<ChatBody>,
+    body: ApiJson<ChatBody>,
 ) -> Result<Response, ApiError> {
     let ctx = who.require(&app, &[Role::Chat, Role::Conductor], "the chat bridge")?;
+    let body: ChatBody = body.parse()?;
+    text::check_name("user", &body.user).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    text::check_chat("text", &body.text).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let (user, conductor) = match who.role {
         Role::Conductor => (format!("token:{}", who.name), true),
         _ => (body.user.trim().to_string(), false),

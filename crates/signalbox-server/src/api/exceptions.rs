@@ -56,6 +56,9 @@ pub(crate) struct ExceptionBody {
 
 impl ExceptionBody {
     fn into_request(self) -> Result<ExceptionRequest, ApiError> {
+        for (field, value) in [("result", &self.result), ("duration", &self.duration)] {
+            signalbox_core::text::check_name(field, value).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        }
         let result = Outcome::parse(&self.result).ok_or_else(|| {
             ApiError::BadRequest(format!("`result` must be approved, rejected or manual, found `{}`", self.result))
         })?;
@@ -73,20 +76,21 @@ impl ExceptionBody {
 }
 
 #[utoipa::path(post, path = "/v1/exceptions", tag = "exceptions", request_body = ExceptionBody,
-    responses((status = 201, body = ExceptionCreated), (status = 400, description = "Unknown policy (the known ones are listed), duration over the maximum, no justification")),
+    responses((status = 201, description = "The exception, and the pending trains it would change", body = ExceptionCreated), (status = 400, description = "Unknown policy (the known ones are listed), duration over the maximum, no justification")),
     security(("bearer" = [])))]
 pub(crate) async fn create_exception(
     State(app): State<AppState>,
     who: Principal,
-    ApiJson(body): ApiJson<ExceptionBody>,
+    body: ApiJson<ExceptionBody>,
 ) -> Result<Response, ApiError> {
     let ctx = who.require(&app, &[Role::Conductor], "creating an exception")?;
+    let body = body.parse()?;
     let created = service::create_exception(&app, &ctx, body.into_request()?).await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
-#[utoipa::path(delete, path = "/v1/exceptions/{id}", tag = "exceptions", params(("id" = String, Path, description = "e.g. exc_7")),
-    responses((status = 200, body = Exception), (status = 404, description = "No live exception with that id")), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/v1/exceptions/{id}", tag = "exceptions", params(("id" = String, Path, description = "e.g. exc_7", pattern = r"^[Ee][Xx][Cc]_[0-9]+$")),
+    responses((status = 200, description = "The exception, ended", body = Exception), (status = 404, description = "No live exception with that id")), security(("bearer" = [])))]
 pub(crate) async fn delete_exception(
     State(app): State<AppState>,
     who: Principal,

@@ -1,7 +1,12 @@
-//! `ApiJson<T>`: the JSON body extractor. It refuses bodies nested deeper than
-//! 32 levels before parsing, and its errors name the field that is wrong.
+//! `ApiJson<T>`: the JSON body extractor. It reads the body (within the size
+//! limit) but parses it only when the handler asks, after it has checked the
+//! caller's role: a caller without the role learns 403, never what is wrong
+//! with its body. Parsing refuses bodies nested deeper than 32 levels, and its
+//! errors name the field that is wrong.
 
 use axum::body::Bytes;
+use std::marker::PhantomData;
+
 use axum::extract::{FromRequest, Request};
 use serde::de::DeserializeOwned;
 
@@ -10,7 +15,15 @@ use super::error::ApiError;
 /// Deepest nesting of arrays and objects accepted in a request body.
 pub const MAX_DEPTH: usize = 32;
 
-pub struct ApiJson<T>(pub T);
+/// A JSON body read but not yet parsed as a `T`; see [`ApiJson::parse`].
+pub struct ApiJson<T>(Bytes, PhantomData<fn() -> T>);
+
+impl<T: DeserializeOwned> ApiJson<T> {
+    /// The body as a `T`; call it after the role check.
+    pub fn parse(&self) -> Result<T, ApiError> {
+        parse(&self.0)
+    }
+}
 
 impl<S, T> FromRequest<S> for ApiJson<T>
 where
@@ -27,7 +40,7 @@ where
                 ApiError::BadRequest(format!("cannot read the request body: {e}"))
             }
         })?;
-        parse(&bytes).map(ApiJson)
+        Ok(ApiJson(bytes, PhantomData))
     }
 }
 

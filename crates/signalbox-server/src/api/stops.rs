@@ -41,13 +41,14 @@ pub(crate) struct StopBody {
 }
 
 #[utoipa::path(post, path = "/v1/stops", tag = "stops", request_body = StopBody,
-    responses((status = 201, body = Stop), (status = 400, description = "Unknown scope or no message")), security(("bearer" = [])))]
+    responses((status = 201, description = "The stop, in force", body = Stop), (status = 400, description = "Unknown scope or no message")), security(("bearer" = [])))]
 pub(crate) async fn create_stop(
     State(app): State<AppState>,
     who: Principal,
-    ApiJson(body): ApiJson<StopBody>,
+    body: ApiJson<StopBody>,
 ) -> Result<Response, ApiError> {
     let ctx = who.require(&app, &[Role::Incident, Role::Conductor], "stopping trains")?;
+    let body = body.parse()?;
     let stop = service::create_stop(&app, &ctx, &body.scope, &body.message).await?;
     Ok((StatusCode::CREATED, Json(stop)).into_response())
 }
@@ -60,12 +61,14 @@ pub(crate) struct StartBody {
 }
 
 #[utoipa::path(post, path = "/v1/stops/start", tag = "stops", request_body = StartBody,
-    responses((status = 200, body = StartTrainsReport)), security(("bearer" = [])))]
+    responses((status = 200, description = "The stops lifted, and what re-evaluation made of the pending trains", body = StartTrainsReport),
+        (status = 400, description = "Unknown scope")), security(("bearer" = [])))]
 pub(crate) async fn start_trains(
     State(app): State<AppState>,
     who: Principal,
-    ApiJson(body): ApiJson<StartBody>,
+    body: ApiJson<StartBody>,
 ) -> Result<Response, ApiError> {
     let ctx = who.require(&app, &[Role::Conductor], "starting trains")?;
+    let body = body.parse()?;
     Ok(Json(service::start_trains(&app, &ctx, &body.scope).await?).into_response())
 }

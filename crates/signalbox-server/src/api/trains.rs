@@ -32,31 +32,37 @@ pub fn router() -> Router<AppState> {
 pub(crate) async fn submit(
     State(app): State<AppState>,
     who: Principal,
-    ApiJson(train): ApiJson<Train>,
+    body: ApiJson<Train>,
 ) -> Result<Response, ApiError> {
     let ctx = who.require(&app, &[Role::Pipeline, Role::Conductor], "submitting a train")?;
+    let train = body.parse()?;
     Ok(Json(service::submit(&app, &ctx, train).await?).into_response())
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ListQuery {
+    /// pending, approved, rejected, started, completed or aborted.
     state: Option<String>,
     environment: Option<String>,
     squad: Option<String>,
+    /// At most this many (default 100, at most 1000).
     limit: Option<usize>,
+    /// Skip this many.
     offset: Option<usize>,
 }
 
 /// `{"trains": [...]}`, oldest first.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct TrainList {
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<crate::schema::TrainRecord>)]
     trains: Vec<TrainRecord>,
 }
 
 #[utoipa::path(get, path = "/v1/trains", tag = "trains", params(ListQuery),
-    responses((status = 200, description = "`{\"trains\": [{train, state, decision, created_at, updated_at}]}`, oldest first", body = TrainList)), security(("bearer" = [])))]
+    responses((status = 200, description = "`{\"trains\": [{train, state, decision, created_at, updated_at}]}`, oldest first", body = TrainList),
+        (status = 400, description = "An unknown state or query parameter")), security(("bearer" = [])))]
 pub(crate) async fn list_trains(
     State(app): State<AppState>,
     who: Principal,
@@ -91,9 +97,11 @@ pub(crate) struct ReasonBody {
 }
 
 #[utoipa::path(post, path = "/v1/trains/{id}/{action}", tag = "trains",
-    params(("id" = String, Path, description = "Train id"), ("action" = String, Path, description = "approve, reject, hold, release (conductor); start, complete, abort (pipeline)")),
+    params(("id" = String, Path, description = "Train id, case-insensitive", pattern = r"^[A-Za-z]{2,10}[0-9]{1,12}$"),
+        ("action" = crate::schema::TrainAction, Path, description = "approve, reject, hold, release (conductor); start, complete, abort (pipeline)")),
     request_body(content = ReasonBody, description = "`reason` is required for reject and hold"),
-    responses((status = 200, body = TrainView), (status = 409, description = "The train is not in a state that allows it, or a stop is in force (start)")),
+    responses((status = 200, description = "The train after the action", body = TrainView), (status = 404, description = "No such train or action"),
+        (status = 409, description = "The train is not in a state that allows it, or a stop is in force (start)")),
     security(("bearer" = [])))]
 pub(crate) async fn train_action(
     State(app): State<AppState>,
@@ -147,9 +155,10 @@ pub(crate) struct ReevaluateResults {
 pub(crate) async fn reevaluate(
     State(app): State<AppState>,
     who: Principal,
-    ApiJson(body): ApiJson<ReevaluateBody>,
+    body: ApiJson<ReevaluateBody>,
 ) -> Result<Response, ApiError> {
     let ctx = who.require(&app, &[Role::Conductor], "re-evaluating trains")?;
+    let body = body.parse()?;
     let results = service::reevaluate(&app, &ctx, body.train_ids).await?;
     Ok(Json(ReevaluateResults { results }).into_response())
 }
@@ -168,8 +177,9 @@ pub(crate) struct EvaluateBody {
 pub(crate) async fn evaluate(
     State(app): State<AppState>,
     who: Principal,
-    ApiJson(body): ApiJson<EvaluateBody>,
+    body: ApiJson<EvaluateBody>,
 ) -> Result<Response, ApiError> {
     let ctx = who.require(&app, ANY, "a dry run")?;
+    let body = body.parse()?;
     Ok(Json(service::dry_run(&app, &ctx, &body.train, body.at)?).into_response())
 }

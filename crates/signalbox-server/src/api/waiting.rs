@@ -34,6 +34,7 @@ pub fn router() -> Router<AppState> {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct WaitQuery {
     /// While the train is pending, wait up to this long (at most 60s, e.g. `30s`)
@@ -42,8 +43,8 @@ pub(crate) struct WaitQuery {
 }
 
 #[utoipa::path(get, path = "/v1/trains/{id}", tag = "trains",
-    params(("id" = String, Path, description = "Train id, case-insensitive"), WaitQuery),
-    responses((status = 200, body = TrainView), (status = 400, description = "A `wait` that is not a duration of at most 60s"),
+    params(("id" = String, Path, description = "Train id, case-insensitive", pattern = r"^[A-Za-z]{2,10}[0-9]{1,12}$"), WaitQuery),
+    responses((status = 200, description = "The train, its state, latest decision and history", body = TrainView), (status = 400, description = "A `wait` that is not a duration of at most 60s"),
         (status = 404, description = "No such train")),
     security(("bearer" = [])))]
 pub(crate) async fn get_train(

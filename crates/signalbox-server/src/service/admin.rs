@@ -8,6 +8,7 @@ use signalbox_store::AuditAction;
 
 use super::error::ServiceError;
 use super::round::audit;
+use crate::runtime::Runtime;
 use crate::state::{AppState, Ctx};
 
 /// The policy revisions before and after a reload.
@@ -15,6 +16,27 @@ use crate::state::{AppState, Ctx};
 pub struct Reloaded {
     pub old_revision: String,
     pub new_revision: String,
+}
+
+/// Why a configuration that loads must still not serve: a file that holds
+/// nothing (an empty or truncated file would swap every setting and token for
+/// the built-in defaults), or no conductor token left (the bootstrap token
+/// counts), which would lock every conductor out with no way back but a restart.
+fn locks_out(runtime: &Runtime) -> Result<(), String> {
+    let config = &runtime.loaded.config;
+    if config.is_empty_file() {
+        return Err(format!(
+            "`{}` holds no settings (an empty or truncated file?); a reload needs the whole configuration",
+            config.origin
+        ));
+    }
+    if !runtime.tokens.iter().any(|t| t.role == signalbox_core::config::Role::Conductor) {
+        return Err(format!(
+            "`{}` leaves no conductor token (`[[auth.tokens]]` with role \"conductor\"): every conductor would be locked out",
+            config.origin
+        ));
+    }
+    Ok(())
 }
 
 /// Reload: the new configuration and policies are checked as a set before
@@ -32,6 +54,10 @@ pub async fn reload(app: &AppState, ctx: &Ctx) -> Result<Reloaded, ServiceError>
             return Err(ServiceError::Refused(error));
         }
     };
+    if let Err(why) = locks_out(&runtime) {
+        tracing::error!(%why, actor = %ctx.actor, "reload refused; the previous configuration keeps serving");
+        return Err(ServiceError::Refused(why));
+    }
     let current = app.runtime();
     let (old_server, new_server) = (&current.loaded.config.server, &runtime.loaded.config.server);
     if old_server.listen != new_server.listen || old_server.data_dir != new_server.data_dir {

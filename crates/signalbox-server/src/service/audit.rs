@@ -10,7 +10,7 @@ use crate::state::AppState;
 /// A page of the audit log, newest first.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditPage {
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<crate::schema::AuditRecord>)]
     pub entries: Vec<AuditRecord>,
     /// Pass as `before` for the next page; absent on the last page.
     pub next_before: Option<i64>,

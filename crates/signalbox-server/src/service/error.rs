@@ -25,6 +25,12 @@ pub enum ServiceError {
     Internal(String),
 }
 
+impl From<signalbox_core::text::TextError> for ServiceError {
+    fn from(e: signalbox_core::text::TextError) -> Self {
+        ServiceError::Invalid(e.to_string())
+    }
+}
+
 impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         if e.is_unavailable() {

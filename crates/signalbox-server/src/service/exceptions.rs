@@ -5,7 +5,7 @@ use chrono::TimeDelta;
 use serde::Serialize;
 use serde_json::json;
 use signalbox_core::time::format_duration;
-use signalbox_core::{Exception, ExceptionRequest, TrainState};
+use signalbox_core::{text, Exception, ExceptionRequest, TrainState};
 use signalbox_store::{AuditAction, NewException, TrainFilter};
 
 use super::changes;
@@ -39,6 +39,15 @@ pub async fn create_exception(
     ctx: &Ctx,
     req: ExceptionRequest,
 ) -> Result<ExceptionCreated, ServiceError> {
+    text::check_name("policy", &req.policy)?;
+    for (field, part) in
+        [("configuration_item", &req.configuration_item), ("squad", &req.squad), ("service", &req.service)]
+    {
+        if let Some(part) = part {
+            text::check_name(field, part)?;
+        }
+    }
+    text::check_text("justification", &req.justification)?;
     let runtime = app.runtime();
     let policies = runtime.evaluator.policies();
     let entry = policies.find(&req.policy).ok_or_else(|| {

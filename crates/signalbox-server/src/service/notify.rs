@@ -47,7 +47,8 @@ pub fn announce(app: &AppState, notices: Vec<Notice>) {
     let base = config.chat.slack_api_base.clone();
     tokio::spawn(async move {
         for m in messages {
-            slack.post_message(&base, &m.channel, None, &m.text, "notice").await;
+            let text = signalbox_chat::render::visible(&m.text);
+            slack.post_message(&base, &m.channel, None, &text, "notice").await;
         }
     });
 }

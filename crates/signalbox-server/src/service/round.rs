@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
-use signalbox_core::{Decision, Exception, Outcome, Train, TrainContext, TrainState};
+use signalbox_core::{text, Decision, Exception, Outcome, Train, TrainContext, TrainState};
 use signalbox_store::{AuditAction, AuditRecord, NewAudit, SharedState, TrainRecord, Tx};
 
 use super::error::ServiceError;
@@ -21,7 +21,7 @@ pub struct TrainView {
     pub state: TrainState,
     pub decision: Decision,
     /// Decisions and actions, oldest first (audit records).
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<crate::schema::AuditRecord>)]
     pub history: Vec<AuditRecord>,
 }
 
@@ -149,6 +149,6 @@ pub fn train_id(raw: &str) -> Result<String, ServiceError> {
     if signalbox_core::train::is_train_id(&id) {
         Ok(id)
     } else {
-        Err(ServiceError::Invalid(format!("`{raw}` is not a train id like CHG7687021")))
+        Err(ServiceError::Invalid(format!("`{}` is not a train id like CHG7687021", text::excerpt(raw, 40))))
     }
 }

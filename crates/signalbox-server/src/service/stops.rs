@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 use serde_json::json;
-use signalbox_core::{Stop, TrainState};
+use signalbox_core::{text, Stop, TrainState};
 use signalbox_store::{AuditAction, TrainFilter};
 
 use super::changes;
@@ -26,6 +26,8 @@ fn check_scope(runtime: &Runtime, scope: &str) -> Result<(), ServiceError> {
 }
 
 pub async fn create_stop(app: &AppState, ctx: &Ctx, scope: &str, message: &str) -> Result<Stop, ServiceError> {
+    text::check_name("scope", scope)?;
+    text::check_text("message", message)?;
     let scope = scope.trim().to_string();
     check_scope(&app.runtime(), &scope)?;
     let message = message.trim().to_string();

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
-use signalbox_core::{Decision, Hold, StageDeployment, Train, TrainState};
+use signalbox_core::{text, Decision, Hold, StageDeployment, Train, TrainState};
 use signalbox_store::{AuditAction, TrainFilter, TrainRecord, Tx};
 
 use super::changes;
@@ -139,6 +139,15 @@ impl Action {
         }
     }
 
+    /// The reason given, if the action takes one.
+    fn reason(&self) -> Option<&str> {
+        match self {
+            Action::Approve { reason } | Action::Abort { reason } => reason.as_deref(),
+            Action::Reject { reason } | Action::Hold { reason } => Some(reason),
+            Action::Release | Action::Start | Action::Complete => None,
+        }
+    }
+
     fn allowed_from(&self) -> &'static [TrainState] {
         match self {
             Action::Approve { .. } | Action::Reject { .. } | Action::Release => &[TrainState::Pending],
@@ -151,6 +160,9 @@ impl Action {
 }
 
 pub async fn act(app: &AppState, ctx: &Ctx, id: &str, action: Action) -> Result<TrainView, ServiceError> {
+    if let Some(reason) = action.reason() {
+        text::check_text("reason", reason)?;
+    }
     let id = train_id(id)?;
     let runtime = app.runtime();
     let write_ctx = ctx.clone();
@@ -254,9 +266,24 @@ pub struct Reevaluated {
     pub error: Option<String>,
 }
 
+/// Most train ids one re-evaluation takes (one store transaction).
+pub const MAX_REEVALUATE: usize = 1000;
+
 pub async fn reevaluate(app: &AppState, ctx: &Ctx, ids: Vec<String>) -> Result<Vec<Reevaluated>, ServiceError> {
     if ids.is_empty() {
         return Err(ServiceError::Invalid("`train_ids` must name at least one train".into()));
+    }
+    if ids.len() > MAX_REEVALUATE {
+        return Err(ServiceError::Invalid(format!(
+            "`train_ids` names {} trains; at most {MAX_REEVALUATE} are re-evaluated at once",
+            ids.len()
+        )));
+    }
+    for id in &ids {
+        text::check_name("train_ids", id)?;
+        if id.trim().is_empty() {
+            return Err(ServiceError::Invalid("`train_ids` holds an empty id".into()));
+        }
     }
     let runtime = app.runtime();
     let write_ctx = ctx.clone();
