@@ -53,6 +53,8 @@ fn decision(train_id: &str, findings: Vec<Finding>, evaluated_at: &str) -> Decis
         evaluated_at: at(evaluated_at),
         policy_revision: "sha256:abc".to_string(),
         actor: "pipeline:deploy-bot".to_string(),
+        retry_at: None,
+        suggested_window: None,
     }
 }
 

@@ -136,15 +136,34 @@ impl Evaluator {
     /// malformed value), are evaluated by the interpreter, so the result is what
     /// [`Evaluator::evaluate_interpreted`] gives.
     pub fn evaluate(&self, train: &Train, state: TrainContext<'_>, at: DateTime<Utc>) -> Evaluation {
+        self.evaluate_selected(train, state, at, |_| true)
+    }
+
+    /// As [`Evaluator::evaluate`], with only the policies `selected` says yes to
+    /// (the others are left out, as if they did not apply). Each policy is
+    /// evaluated on its own and its exception picked on its own, so a selected
+    /// policy's finding is exactly the one a full evaluation gives it.
+    pub(crate) fn evaluate_selected(
+        &self,
+        train: &Train,
+        state: TrainContext<'_>,
+        at: DateTime<Utc>,
+        selected: impl Fn(&PolicyEntry) -> bool,
+    ) -> Evaluation {
+        let wanted: Vec<bool> = self
+            .applicable_in(&train.environment)
+            .zip(self.policies.entries())
+            .map(|(applies, entry)| applies && selected(entry))
+            .collect();
         let Some(fast) = &self.fast else {
-            return self.evaluate_interpreted(train, state, at);
+            return self.interpret(train, state, at, &wanted);
         };
         let input = input_value(train, state, at, &self.config);
-        let answered = fast.run(input.clone(), self.applicable_in(&train.environment));
-        let mut results: Vec<Slot> = self
-            .applicable_in(&train.environment)
+        let answered = fast.run(input.clone(), wanted.iter().copied());
+        let mut results: Vec<Slot> = wanted
+            .iter()
             .zip(answered)
-            .map(|(applies, answer)| match (applies, answer.as_ref().map(read_finding)) {
+            .map(|(wanted, answer)| match (wanted, answer.as_ref().map(read_finding)) {
                 (false, _) => Slot::Skip,
                 // No answer, or a malformed value: the interpreter decides (and reports).
                 (true, None | Some(RuleResult::Error(_))) => Slot::Pending,
@@ -170,12 +189,18 @@ impl Evaluator {
     /// it is public for tests and benchmarks, not for callers.
     #[doc(hidden)]
     pub fn evaluate_interpreted(&self, train: &Train, state: TrainContext<'_>, at: DateTime<Utc>) -> Evaluation {
+        let wanted: Vec<bool> = self.applicable_in(&train.environment).collect();
+        self.interpret(train, state, at, &wanted)
+    }
+
+    /// The interpreter on a clone of the prepared engine, for the `wanted` entries.
+    fn interpret(&self, train: &Train, state: TrainContext<'_>, at: DateTime<Utc>, wanted: &[bool]) -> Evaluation {
         let mut engine = self.engine.clone();
         engine.set_input(Value::from(build_input(train, state, at, &self.config)));
-        let results = self
-            .applicable_in(&train.environment)
+        let results = wanted
+            .iter()
             .zip(self.policies.entries())
-            .map(|(applies, entry)| if applies { Slot::Done(eval_entry(&mut engine, entry)) } else { Slot::Skip })
+            .map(|(wanted, entry)| if *wanted { Slot::Done(eval_entry(&mut engine, entry)) } else { Slot::Skip })
             .collect();
         self.assemble(train, state, at, results)
     }
@@ -268,7 +293,8 @@ impl Evaluator {
             .collect()
     }
 
-    /// Evaluates and wraps the result as a decision record.
+    /// Evaluates and wraps the result as a decision record; a decision that is
+    /// not approved carries its forecast ([`Evaluator::forecast`]).
     pub fn decide(
         &self,
         train: &Train,
@@ -278,6 +304,7 @@ impl Evaluator {
         actor: String,
     ) -> Decision {
         let e = self.evaluate(train, state, at);
+        let forecast = self.forecast(train, state, at, &e);
         Decision {
             decision_id,
             train_id: train.id.clone(),
@@ -288,6 +315,8 @@ impl Evaluator {
             evaluated_at: at,
             policy_revision: self.revision.clone(),
             actor,
+            retry_at: forecast.retry_at,
+            suggested_window: forecast.suggested_window,
         }
     }
 }
