@@ -83,9 +83,16 @@ impl Evaluator {
         findings.iter().any(|f| self.policies().find(&f.policy).is_some_and(|e| e.time_driven))
     }
 
+    /// The time-driven policies alone, evaluated as a full decision would
+    /// evaluate them (the others are left out). Public for tests only.
+    #[doc(hidden)]
+    pub fn evaluate_time_driven(&self, train: &Train, state: TrainContext<'_>, at: DateTime<Utc>) -> Evaluation {
+        self.evaluate_selected(train, state, at, |entry| entry.time_driven)
+    }
+
     /// Whether a decision of `train` at `at` would have no finding from a time-driven policy.
     fn clears(&self, train: &Train, state: TrainContext<'_>, at: DateTime<Utc>) -> bool {
-        self.evaluate_selected(train, state, at, |entry| entry.time_driven).findings.is_empty()
+        self.evaluate_time_driven(train, state, at).findings.is_empty()
     }
 
     /// The earliest edge in `(at, planned_end)` at which the train clears; `at`
