@@ -475,9 +475,11 @@ async fn health_routes_need_no_token_and_openapi_covers_every_route() {
     ] {
         assert!(paths.contains_key(path), "{path} missing from the OpenAPI document");
     }
-    for schema in ["Train", "Decision", "Finding", "TrainView", "ExceptionBody", "Stop", "ChatAnswer"] {
+    for schema in ["Train", "Decision", "Finding", "Window", "TrainView", "ExceptionBody", "Stop", "ChatAnswer"] {
         assert!(doc["components"]["schemas"].get(schema).is_some(), "{schema} schema missing");
     }
+    let decision = &doc["components"]["schemas"]["Decision"]["properties"];
+    assert!(decision.get("retry_at").is_some() && decision.get("suggested_window").is_some(), "{decision}");
 }
 
 #[tokio::test]
