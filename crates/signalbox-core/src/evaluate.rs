@@ -245,32 +245,57 @@ impl Evaluator {
                 Slot::Pending => RuleResult::Error("the policy was not evaluated".into()),
             };
             let exception = if entry.exceptions { matching_exception(entry, &covering) } else { None };
-            let finding = |outcome, message: String, exception_id| Finding {
-                policy: entry.path.clone(),
-                priority: entry.priority,
-                outcome,
-                message: sanitize_message(&message),
-                exception_id,
-                policy_error: false,
-            };
-            let failed = |e: &str| Finding { policy_error: true, ..finding(Outcome::Manual, error_message(e), None) };
-            match (result, exception) {
-                // An error stays a finding unless an exception makes it stricter-or-equal.
-                (RuleResult::Error(e), Some(x)) if x.result == Outcome::Approved => findings.push(failed(&e)),
-                (_, Some(x)) => {
-                    exceptions_applied.push(x.id.clone());
-                    if x.result != Outcome::Approved {
-                        let message = format!("exception {}: {}", x.id, x.justification);
-                        findings.push(finding(x.result, message, Some(x.id.clone())));
-                    }
-                }
-                (RuleResult::Pass, None) => {}
-                (RuleResult::Finding { outcome, message }, None) => findings.push(finding(outcome, message, None)),
-                (RuleResult::Error(e), None) => findings.push(failed(&e)),
-            }
+            let (finding, applied) = resolve(entry, result, exception);
+            exceptions_applied.extend(applied.map(|x| x.id.clone()));
+            findings.extend(finding);
         }
         let outcome = overall_outcome(&findings);
         Evaluation { outcome, summary: summary(outcome, &findings), findings, exceptions_applied }
+    }
+
+    /// The first of the policies at `order` (indices into the manifest's
+    /// entries) that has a finding at `at`, trying them in that order and
+    /// stopping there; `None` when none has. Each is evaluated and its exception
+    /// applied exactly as in [`Evaluator::evaluate`]; a policy that does not
+    /// apply to the train's environment has no finding.
+    pub(crate) fn first_finding(
+        &self,
+        train: &Train,
+        state: TrainContext<'_>,
+        at: DateTime<Utc>,
+        order: &[usize],
+    ) -> Option<usize> {
+        let applicable: Vec<bool> = self.applicable_in(&train.environment).collect();
+        let covering: Vec<&Exception> = state
+            .exceptions
+            .iter()
+            .filter(|x| x.is_active_at(at) && x.covers(&train.configuration_item, &train.squad, &train.service))
+            .collect();
+        let input = input_value(train, state, at, &self.config);
+        let mut engine: Option<Engine> = None;
+        order.iter().copied().find(|index| {
+            let (Some(entry), Some(true)) = (self.policies.entries().get(*index), applicable.get(*index)) else {
+                return false;
+            };
+            let fast = self.fast.as_ref().and_then(|fast| {
+                let wanted = (0..applicable.len()).map(|i| i == *index);
+                fast.run(input.clone(), wanted).into_iter().nth(*index).flatten()
+            });
+            let result = match fast.as_ref().map(read_finding) {
+                Some(result) if !matches!(result, RuleResult::Error(_)) => result,
+                // No answer, or a malformed value: the interpreter decides (and reports).
+                _ => {
+                    let engine = engine.get_or_insert_with(|| {
+                        let mut engine = self.engine.clone();
+                        engine.set_input(input.clone());
+                        engine
+                    });
+                    eval_entry(engine, entry)
+                }
+            };
+            let exception = if entry.exceptions { matching_exception(entry, &covering) } else { None };
+            resolve(entry, result, exception).0.is_some()
+        })
     }
 
     /// The stops among `stops` that cover `train`, as the `global.cie` policy
@@ -318,6 +343,36 @@ impl Evaluator {
             retry_at: forecast.retry_at,
             suggested_window: forecast.suggested_window,
         }
+    }
+}
+
+/// One policy's result with its exception (if any) applied: its finding, and
+/// the exception when it replaced the result. An error stays a finding unless
+/// an exception makes it stricter-or-equal; there is no path from an error to a pass.
+fn resolve<'x>(
+    entry: &PolicyEntry,
+    result: RuleResult,
+    exception: Option<&'x Exception>,
+) -> (Option<Finding>, Option<&'x Exception>) {
+    let finding = |outcome, message: String, exception_id| Finding {
+        policy: entry.path.clone(),
+        priority: entry.priority,
+        outcome,
+        message: sanitize_message(&message),
+        exception_id,
+        policy_error: false,
+    };
+    let failed = |e: &str| Finding { policy_error: true, ..finding(Outcome::Manual, error_message(e), None) };
+    match (result, exception) {
+        (RuleResult::Error(e), Some(x)) if x.result == Outcome::Approved => (Some(failed(&e)), None),
+        (_, Some(x)) if x.result == Outcome::Approved => (None, Some(x)),
+        (_, Some(x)) => {
+            let message = format!("exception {}: {}", x.id, x.justification);
+            (Some(finding(x.result, message, Some(x.id.clone()))), Some(x))
+        }
+        (RuleResult::Pass, None) => (None, None),
+        (RuleResult::Finding { outcome, message }, None) => (Some(finding(outcome, message, None)), None),
+        (RuleResult::Error(e), None) => (Some(failed(&e)), None),
     }
 }
 

@@ -15,24 +15,30 @@
 //! start moves later, so the earliest passing instant is one of:
 //!
 //! - the end of a business-hours interval of one of the train's regions
-//!   (`calendar.rs`, in the region's time zone, holidays left out), and each
-//!   local midnight of those regions (where a holiday or a day begins);
+//!   (`calendar.rs`, in the region's time zone, holidays left out), and the
+//!   local midnight where a day without business hours (a weekend day, a
+//!   holiday) begins in one of them;
 //! - the end of a freeze;
 //! - the instant a stage bake completes: the recorded stage deployment, and the
 //!   train's `stage_deployed_at`, plus the configured bake time;
 //! - the instants an exception covering the train, on a time-driven policy,
 //!   begins and expires.
 //!
-//! The candidates are sorted and evaluated in order; the first one at which no
-//! time-driven policy has a finding wins. The work is bounded: at most
+//! The local midnights are not needed by the shipped policies (a business-hours
+//! end always comes first); they give a custom time-driven policy that depends
+//! on the day a chance. The candidates are sorted and evaluated in order; the
+//! first one at which no time-driven policy has a finding wins. At a candidate
+//! the time-driven policies are tried one at a time, the one that failed last
+//! first, and the candidate fails at the first finding. The work is bounded: at most
 //! [`RETRY_EVALUATIONS`] evaluations for `retry_at` and [`WINDOW_EVALUATIONS`]
 //! for `suggested_window`; past that the answer is `None`. An evaluation that
 //! errors gives a finding (fail closed), so that candidate does not pass.
 
-use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 
 use crate::calendar::business_intervals;
+use crate::config::Region;
 use crate::decision::{Finding, Window};
 use crate::evaluate::{Evaluation, Evaluator};
 use crate::state::TrainContext;
@@ -72,10 +78,20 @@ impl Evaluator {
         if !self.any_time_driven(&evaluation.findings) {
             return Forecast::default();
         }
+        let mut order = self.time_driven_order(&evaluation.findings);
         Forecast {
-            retry_at: self.retry_at(train, state, at),
-            suggested_window: self.suggested_window(train, state, at),
+            retry_at: self.retry_at(train, state, at, &mut order),
+            suggested_window: self.suggested_window(train, state, at, &mut order),
         }
+    }
+
+    /// The manifest indices of the time-driven policies, those with a finding first.
+    fn time_driven_order(&self, findings: &[Finding]) -> Vec<usize> {
+        let entries = self.policies().entries();
+        let failed = |path: &str| findings.iter().any(|f| f.policy == path);
+        let mut order: Vec<usize> = entries.iter().enumerate().filter(|(_, e)| e.time_driven).map(|(i, _)| i).collect();
+        order.sort_by_key(|i| !entries.get(*i).is_some_and(|e| failed(&e.path)));
+        order
     }
 
     /// Whether a time-driven policy is among those with a finding.
@@ -90,26 +106,56 @@ impl Evaluator {
         self.evaluate_selected(train, state, at, |entry| entry.time_driven)
     }
 
-    /// Whether a decision of `train` at `at` would have no finding from a time-driven policy.
-    fn clears(&self, train: &Train, state: TrainContext<'_>, at: DateTime<Utc>) -> bool {
-        self.evaluate_time_driven(train, state, at).findings.is_empty()
+    /// Whether a decision of `train` at `at` would have no finding from a
+    /// time-driven policy. The policies are tried in `order`; one that fails
+    /// moves to the front, as it is the likeliest to fail at the next candidate.
+    fn clears(&self, train: &Train, state: TrainContext<'_>, at: DateTime<Utc>, order: &mut [usize]) -> bool {
+        match self.first_finding(train, state, at, order) {
+            None => true,
+            Some(failed) => {
+                let head = order.iter().position(|i| *i == failed).and_then(|p| order.get_mut(..=p));
+                if let Some(head) = head {
+                    head.rotate_right(1);
+                }
+                false
+            }
+        }
+    }
+
+    /// [`Evaluator::forecast`]'s test of one candidate, for tests: whether a
+    /// decision of `train` at `at` would have no finding from a time-driven policy.
+    #[doc(hidden)]
+    pub fn clears_time_driven(&self, train: &Train, state: TrainContext<'_>, at: DateTime<Utc>) -> bool {
+        self.clears(train, state, at, &mut self.time_driven_order(&[]))
     }
 
     /// The earliest edge in `(at, planned_end)` at which the train clears; `at`
     /// itself has a time-driven finding (that is why there is a forecast).
-    fn retry_at(&self, train: &Train, state: TrainContext<'_>, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    fn retry_at(
+        &self,
+        train: &Train,
+        state: TrainContext<'_>,
+        at: DateTime<Utc>,
+        order: &mut [usize],
+    ) -> Option<DateTime<Utc>> {
         // What is left of the window starts at the later of planned_start and the instant.
         let hours_from = train.planned_start.max(at);
         self.edges(train, state, at, train.planned_end, hours_from)
             .into_iter()
             .filter(|t| *t > at)
             .take(RETRY_EVALUATIONS)
-            .find(|t| self.clears(train, state, *t))
+            .find(|t| self.clears(train, state, *t, order))
     }
 
     /// The earliest window of the planned length that clears when decided at its
     /// start, among those starting at `at` or at an edge before `at + 14 days`.
-    fn suggested_window(&self, train: &Train, state: TrainContext<'_>, at: DateTime<Utc>) -> Option<Window> {
+    fn suggested_window(
+        &self,
+        train: &Train,
+        state: TrainContext<'_>,
+        at: DateTime<Utc>,
+        order: &mut [usize],
+    ) -> Option<Window> {
         let length = train.planned_end - train.planned_start;
         let horizon = at.checked_add_signed(TimeDelta::days(WINDOW_HORIZON_DAYS))?;
         let edges = self.edges(train, state, at, horizon, at);
@@ -119,7 +165,7 @@ impl Evaluator {
             let end = start.checked_add_signed(length)?;
             candidate.planned_start = start;
             candidate.planned_end = end;
-            self.clears(&candidate, state, start).then_some(Window { start, end })
+            self.clears(&candidate, state, start, order).then_some(Window { start, end })
         })
     }
 
@@ -138,7 +184,7 @@ impl Evaluator {
         let mut edges = Vec::new();
         for region in train.regions.iter().filter_map(|name| config.regions.get(name)) {
             edges.extend(business_intervals(region, hours_from, to).into_iter().map(|i| i.end));
-            edges.extend(local_midnights(region.timezone, from, to));
+            edges.extend(days_off(region, from, to));
         }
         edges.extend(config.freezes.iter().map(|f| f.end));
         let bake = config.policies.stage_bake;
@@ -157,11 +203,21 @@ impl Evaluator {
     }
 }
 
-/// The start of every local day of `tz` that begins in `[from, to)`.
-fn local_midnights(tz: Tz, from: DateTime<Utc>, to: DateTime<Utc>) -> impl Iterator<Item = DateTime<Utc>> {
+/// The start of every local day of `region` without business hours (not one of
+/// its business days, or a holiday) that touches `[from, to]`.
+fn days_off(region: &Region, from: DateTime<Utc>, to: DateTime<Utc>) -> impl Iterator<Item = DateTime<Utc>> + '_ {
+    let tz = region.timezone;
     let first = from.with_timezone(&tz).date_naive();
     let last = to.with_timezone(&tz).date_naive();
-    first.iter_days().take_while(move |d| *d <= last).filter_map(move |d| day_start(tz, d))
+    let business = |d: &NaiveDate| {
+        u8::try_from(d.weekday().num_days_from_monday()).is_ok_and(|day| region.business_hours.days.contains(&day))
+            && !region.holidays.contains(d)
+    };
+    first
+        .iter_days()
+        .take_while(move |d| *d <= last)
+        .filter(move |d| !business(d))
+        .filter_map(move |d| day_start(tz, d))
 }
 
 /// The first instant of local day `day` in `tz` (a day may begin after a gap).

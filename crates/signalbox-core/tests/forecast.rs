@@ -220,13 +220,14 @@ fn the_time_driven_policies_alone_give_the_findings_a_full_decision_gives_them()
             let full = time_driven(&evaluator, &evaluator.evaluate(&train, context, t).findings);
             let alone = evaluator.evaluate_time_driven(&train, context, t).findings;
             assert_eq!(alone, full, "case {index} at {t}");
+            assert_eq!(evaluator.clears_time_driven(&train, context, t), full.is_empty(), "case {index} at {t}");
         }
     }
 }
 
 /// A policy marked `time_driven` in the manifest counts: here, one that fails
 /// on weekdays (UTC, as `input.now_ms` counts them) passes from Saturday 00:00Z,
-/// a local midnight of Europe/London in winter.
+/// where a day without business hours begins in Europe/London (GMT in winter).
 #[test]
 fn a_custom_time_driven_policy_is_forecast_too() {
     let manifest = std::fs::read_to_string(policies_dir().join("manifest.toml")).unwrap()
