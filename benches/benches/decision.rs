@@ -132,7 +132,7 @@ fn forecasts(c: &mut Criterion, fx: &Fixture) {
 fn forecast_percentiles(fx: &Fixture) {
     let exceptions = &fx.realistic.exceptions;
     for (label, cases) in manual_sets(fx) {
-        let (mut plain, mut with) = (histogram(), histogram());
+        let (mut plain, mut with, mut one) = (histogram(), histogram(), histogram());
         let (mut retry, mut window) = (0, 0);
         for case in &cases {
             let d = decide(fx, case);
@@ -147,11 +147,15 @@ fn forecast_percentiles(fx: &Fixture) {
                 let started = Instant::now();
                 black_box(decide(fx, case));
                 with.record((started.elapsed().as_nanos() as u64).max(1)).unwrap();
+                let started = Instant::now();
+                black_box(fx.evaluator.clears_time_driven(&case.train, case.context(exceptions), case.at));
+                one.record((started.elapsed().as_nanos() as u64).max(1)).unwrap();
             }
         }
         println!("forecast/{label} ({} cases: {retry} with retry_at, {window} with suggested_window):", cases.len());
         println!("  plain decision          {}", describe_us(&plain));
         println!("  decision with forecast  {}", describe_us(&with));
+        println!("  one forecast candidate  {}", describe_us(&one));
     }
 }
 
