@@ -12,6 +12,7 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::ical::ImportedCalendar;
 use crate::time::{format_duration, parse_duration};
 
 /// The configuration shipped in the binary: used when no file is given, and for
@@ -115,6 +116,51 @@ pub struct Freeze {
     pub reason: String,
 }
 
+/// What a `[[calendars]]` feed holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CalendarKind {
+    /// Each event is a change freeze.
+    Freeze,
+    /// Each event's dates are holidays of the calendar's regions.
+    Holidays,
+}
+
+impl CalendarKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CalendarKind::Freeze => "freeze",
+            CalendarKind::Holidays => "holidays",
+        }
+    }
+}
+
+/// A `[[calendars]]` entry: an iCalendar file or feed of freezes or holidays
+/// (docs/operations.md, "Calendar feeds"). Reading it is the server's job;
+/// [`crate::ical::import`] turns its text into freezes or dates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CalendarSpec {
+    pub name: String,
+    /// A path (relative to the configuration file's folder) or an http(s) URL, as written.
+    pub source: String,
+    pub kind: CalendarKind,
+    /// Freezes: `None` is every environment. Always `None` for holidays.
+    pub environments: Option<Vec<String>>,
+    /// Freezes: `None` is every region. Holidays: the regions whose holidays these are.
+    pub regions: Option<Vec<String>>,
+    /// How often the source is read again.
+    pub refresh: TimeDelta,
+    /// Where it is in the file, for messages.
+    pub line: usize,
+}
+
+impl CalendarSpec {
+    /// Whether the source is fetched over HTTP rather than read from a file.
+    pub fn is_url(&self) -> bool {
+        let lower = self.source.to_ascii_lowercase();
+        lower.starts_with("http://") || lower.starts_with("https://")
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sla {
     pub squad: String,
@@ -158,6 +204,11 @@ pub struct Config {
     pub freezes: Vec<Freeze>,
     pub slas: Vec<Sla>,
     pub policies: PolicySettings,
+    /// `[[calendars]]` as configured.
+    pub calendars: Vec<CalendarSpec>,
+    /// What [`Config::with_calendars`] merged in (empty for a configuration
+    /// as read from its file): part of the policy revision.
+    pub imported: Vec<ImportedCalendar>,
 }
 
 impl Config {
@@ -191,6 +242,56 @@ impl Config {
     pub fn stage_bake_text(&self) -> String {
         format_duration(self.policies.stage_bake)
     }
+
+    /// The effective configuration: this one with the imported calendars'
+    /// freezes added to `freezes` and their dates added to their regions'
+    /// holidays. Imported freezes are [`Freeze`]s like those of the file, so
+    /// policies see them the same way.
+    pub fn with_calendars(&self, imported: &[ImportedCalendar]) -> Result<Config, ConfigError> {
+        let err = |message: String| ConfigError { origin: self.origin.clone(), message };
+        let mut merged = self.clone();
+        for calendar in imported {
+            let spec = self
+                .calendars
+                .iter()
+                .find(|c| c.name == calendar.name)
+                .ok_or_else(|| err(format!("calendar `{}` is not in `calendars`", calendar.name)))?;
+            merged.freezes.extend(calendar.imported.freezes.iter().cloned());
+            if !calendar.imported.holidays.is_empty() {
+                for region in spec.regions.iter().flatten() {
+                    let entry = merged.regions.get_mut(region).ok_or_else(|| {
+                        err(format!("calendar `{}` names region `{region}`, which is not configured", spec.name))
+                    })?;
+                    entry.holidays.extend(calendar.imported.holidays.iter().copied());
+                }
+            }
+        }
+        merged.imported = imported.to_vec();
+        Ok(merged)
+    }
+
+    /// A canonical text of what was imported from calendars, for the policy revision.
+    pub fn imported_text(&self) -> String {
+        let mut text = String::new();
+        for calendar in &self.imported {
+            text.push_str(&format!("calendar\t{}\n", calendar.name));
+            for f in &calendar.imported.freezes {
+                text.push_str(&format!(
+                    "freeze\t{}\t{}\t{}\t{:?}\t{:?}\t{}\n",
+                    f.name,
+                    crate::time::rfc3339(f.start),
+                    crate::time::rfc3339(f.end),
+                    f.environments,
+                    f.regions,
+                    f.reason
+                ));
+            }
+            for day in &calendar.imported.holidays {
+                text.push_str(&format!("holiday\t{day}\n"));
+            }
+        }
+        text
+    }
 }
 
 // ---- raw file shape -------------------------------------------------------
@@ -213,6 +314,19 @@ struct RawConfig {
     slas: Vec<RawSla>,
     #[serde(default)]
     policies: RawPolicies,
+    #[serde(default)]
+    calendars: Vec<RawCalendar>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCalendar {
+    name: Spanned<String>,
+    source: Spanned<String>,
+    kind: Spanned<String>,
+    environments: Option<Vec<Spanned<String>>>,
+    regions: Option<Vec<Spanned<String>>>,
+    refresh: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -415,6 +529,7 @@ impl Checker<'_> {
         }
 
         let policies = self.policies(raw.policies, &known_env)?;
+        let calendars = self.calendars(raw.calendars, &known_env, &known_region)?;
         let mut tokens = Vec::new();
         for t in raw.auth.tokens {
             let hash = t.sha256.get_ref().to_ascii_lowercase();
@@ -454,7 +569,78 @@ impl Checker<'_> {
             freezes,
             slas,
             policies,
+            calendars,
+            imported: Vec::new(),
         })
+    }
+
+    fn calendars(
+        &self,
+        raw: Vec<RawCalendar>,
+        known_env: &KnownEnv<'_>,
+        known_region: &KnownEnv<'_>,
+    ) -> Result<Vec<CalendarSpec>, String> {
+        let mut calendars: Vec<CalendarSpec> = Vec::new();
+        for c in raw {
+            self.check_name("calendars.name", &c.name)?;
+            let name = c.name.get_ref().clone();
+            if calendars.iter().any(|x| x.name == name) {
+                return Err(format!("`calendars.name` ({}) `{name}` is used twice", self.at(&c.name)));
+            }
+            self.check_name("calendars.source", &c.source)?;
+            let kind = match c.kind.get_ref().as_str() {
+                "freeze" => CalendarKind::Freeze,
+                "holidays" => CalendarKind::Holidays,
+                other => {
+                    return Err(format!(
+                        "`calendars.kind` ({}) of calendar `{name}` must be `freeze` or `holidays`, found `{other}`",
+                        self.at(&c.kind)
+                    ))
+                }
+            };
+            let environments = c
+                .environments
+                .as_ref()
+                .map(|list| list.iter().map(|e| known_env("calendars.environments", e)).collect::<Result<Vec<_>, _>>())
+                .transpose()?;
+            let regions = c
+                .regions
+                .as_ref()
+                .map(|list| list.iter().map(|r| known_region("calendars.regions", r)).collect::<Result<Vec<_>, _>>())
+                .transpose()?;
+            if kind == CalendarKind::Holidays {
+                if let Some(first) = c.environments.as_ref().and_then(|l| l.first()) {
+                    return Err(format!(
+                        "`calendars.environments` ({}) of calendar `{name}`: holidays belong to regions, not environments",
+                        self.at(first)
+                    ));
+                }
+                if regions.as_ref().is_none_or(Vec::is_empty) {
+                    return Err(format!(
+                        "`calendars.regions` of calendar `{name}` ({}) is required for `kind = \"holidays\"`: the regions whose holidays these are",
+                        self.at(&c.kind)
+                    ));
+                }
+            }
+            let refresh = match &c.refresh {
+                Some(v) => self.duration("calendars.refresh", v)?,
+                None => TimeDelta::minutes(15),
+            };
+            if refresh < TimeDelta::seconds(1) {
+                return Err(format!("`calendars.refresh` of calendar `{name}` must be at least 1s"));
+            }
+            let line = line_of(self.text, c.name.span().start);
+            calendars.push(CalendarSpec {
+                name,
+                source: c.source.into_inner(),
+                kind,
+                environments,
+                regions,
+                refresh,
+                line,
+            });
+        }
+        Ok(calendars)
     }
 
     fn check_name(&self, key: &str, name: &Spanned<String>) -> Result<(), String> {
@@ -716,6 +902,63 @@ environments = { business_hours = ["production"], stage_bake = ["production"] }
 
         let e = err("[business_hours]\ndays = [\"mon\"]\nstart = \"18:00\"\nend = \"08:00\"\n");
         assert!(e.contains("business_hours.end") && e.contains("line 4"), "{e}");
+    }
+
+    #[test]
+    fn calendars_are_checked_naming_the_key_and_the_line() {
+        let text = "[[calendars]]\nname = \"freezes\"\nsource = \"calendars/freezes.ics\"\nkind = \"freeze\"\nenvironments = [\"production\"]\n";
+        let config = Config::from_toml(text, "t").unwrap();
+        let spec = &config.calendars[0];
+        assert_eq!((spec.kind, spec.refresh, spec.line), (CalendarKind::Freeze, TimeDelta::minutes(15), 2));
+        assert_eq!(spec.environments, Some(vec!["production".to_string()]));
+        assert_eq!(spec.regions, None);
+        assert!(!spec.is_url());
+
+        let e = err("[[calendars]]\nname = \"h\"\nsource = \"h.ics\"\nkind = \"holiday\"\n");
+        assert!(e.contains("calendars.kind") && e.contains("line 4") && e.contains("`holiday`"), "{e}");
+        let e = err("[[calendars]]\nname = \"h\"\nsource = \"h.ics\"\nkind = \"holidays\"\n");
+        assert!(e.contains("calendars.regions") && e.contains("required"), "{e}");
+        let e = err("[[calendars]]\nname = \"h\"\nsource = \"h.ics\"\nkind = \"freeze\"\nregions = [\"mars-1\"]\n");
+        assert!(e.contains("calendars.regions") && e.contains("line 5") && e.contains("mars-1"), "{e}");
+        let e = err("[[calendars]]\nname = \"h\"\nsource = \"h.ics\"\nkind = \"freeze\"\nrefresh = \"often\"\n");
+        assert!(e.contains("calendars.refresh") && e.contains("line 5"), "{e}");
+        let e = err("[[calendars]]\nname = \"h\"\nsource = \"h.ics\"\nkind = \"freeze\"\n[[calendars]]\nname = \"h\"\nsource = \"i.ics\"\nkind = \"freeze\"\n");
+        assert!(e.contains("calendars.name") && e.contains("line 6") && e.contains("twice"), "{e}");
+    }
+
+    #[test]
+    fn imported_calendars_add_freezes_and_holidays() {
+        use crate::ical::{Imported, ImportedCalendar};
+        let text = "[regions.us-south]\ntimezone = \"America/Chicago\"\n[[calendars]]\nname = \"f\"\nsource = \"https://example.com/f.ics\"\nkind = \"freeze\"\n[[calendars]]\nname = \"h\"\nsource = \"h.ics\"\nkind = \"holidays\"\nregions = [\"us-south\"]\n";
+        let config = Config::from_toml(text, "t").unwrap();
+        assert!(config.calendars[0].is_url());
+        let freeze = Freeze {
+            name: "imported".into(),
+            start: "2026-12-01T00:00:00Z".parse().unwrap(),
+            end: "2026-12-02T00:00:00Z".parse().unwrap(),
+            environments: None,
+            regions: None,
+            reason: String::new(),
+        };
+        let christmas = NaiveDate::from_ymd_opt(2026, 12, 25).unwrap();
+        let imported = [
+            ImportedCalendar {
+                name: "f".into(),
+                imported: Imported { freezes: vec![freeze.clone()], holidays: BTreeSet::new() },
+            },
+            ImportedCalendar {
+                name: "h".into(),
+                imported: Imported { freezes: vec![], holidays: BTreeSet::from([christmas]) },
+            },
+        ];
+        let merged = config.with_calendars(&imported).unwrap();
+        assert_eq!(merged.freezes, [freeze]);
+        assert!(merged.regions["us-south"].holidays.contains(&christmas));
+        assert!(merged.imported_text().contains("freeze\timported"));
+        assert!(config.imported_text().is_empty());
+
+        let unknown = [ImportedCalendar { name: "nope".into(), imported: Imported::default() }];
+        assert!(config.with_calendars(&unknown).unwrap_err().to_string().contains("`nope`"));
     }
 
     #[test]

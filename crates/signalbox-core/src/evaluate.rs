@@ -466,6 +466,13 @@ fn revision(policies: &PolicySet, config: &Config) -> String {
     hasher.update(policies.digest().as_bytes());
     hasher.update([0]);
     hasher.update(config.source.as_bytes());
+    // Freezes and holidays imported from calendars are decision inputs too
+    // (nothing is added without them, so such revisions stay as they were).
+    let imported = config.imported_text();
+    if !imported.is_empty() {
+        hasher.update([0]);
+        hasher.update(imported.as_bytes());
+    }
     format!("sha256:{}", hex::encode(hasher.finalize()))
 }
 

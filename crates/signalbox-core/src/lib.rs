@@ -13,6 +13,7 @@ pub mod decision;
 pub mod evaluate;
 mod fast_path;
 pub mod forecast;
+pub mod ical;
 pub mod policy;
 pub mod rego_test;
 pub mod state;

@@ -18,7 +18,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::api::error::ApiError;
-use crate::api::{admin, audit, chat, exceptions, stops, trains};
+use crate::api::{admin, audit, chat, exceptions, stops, trains, waiting};
 use crate::state::AppState;
 
 /// Largest request body accepted.
@@ -32,6 +32,9 @@ pub fn app(state: AppState) -> Router {
     crate::api::router()
         .merge(crate::slack::router())
         .route("/openapi.json", get(openapi))
+        // Everything above is cut off after REQUEST_TIMEOUT; the waiting routes bound their own time.
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
+        .merge(waiting::router())
         .fallback(not_found)
         .with_state(state)
         .method_not_allowed_fallback(method_not_allowed)
@@ -48,7 +51,6 @@ pub fn app(state: AppState) -> Router {
                 .layer(PropagateRequestIdLayer::new(request_id))
                 .layer(axum::middleware::from_fn(track))
                 .layer(axum::middleware::from_fn(json_errors))
-                .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
                 .layer(DefaultBodyLimit::max(BODY_LIMIT)),
         )
 }
@@ -118,7 +120,7 @@ async fn openapi() -> Response {
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "Signalbox", description = "Change-train approval policy engine (docs/api.md)"),
-    paths(trains::submit, trains::list_trains, trains::get_train, trains::train_action, trains::reevaluate,
+    paths(trains::submit, trains::list_trains, waiting::get_train, waiting::events, trains::train_action, trains::reevaluate,
         trains::evaluate, exceptions::list_exceptions, exceptions::create_exception, exceptions::delete_exception,
         stops::list_stops, stops::create_stop, stops::start_trains, audit::audit, chat::chat, admin::reload,
         admin::healthz, admin::readyz, admin::metrics, openapi, crate::slack::events, crate::slack::commands),
@@ -126,7 +128,7 @@ async fn openapi() -> Response {
         signalbox_core::Finding, signalbox_core::Window, signalbox_core::Outcome, signalbox_core::Stop, signalbox_core::Exception,
         crate::service::TrainView, crate::service::ExceptionCreated, crate::service::ExceptionView,
         crate::service::StartTrainsReport, crate::service::AuditPage, crate::service::Reloaded,
-        crate::service::Reevaluated, crate::chat::ChatStatus, trains::TrainList, trains::ReasonBody,
+        crate::service::Reevaluated, crate::chat::ChatStatus, crate::state::ChangeEvent, crate::state::ChangeKind, trains::TrainList, trains::ReasonBody,
         trains::ReevaluateBody, trains::ReevaluateResults, trains::EvaluateBody, exceptions::ExceptionBody,
         exceptions::ExceptionList, stops::StopList, stops::StopBody, stops::StartBody, chat::ChatBody,
         chat::ChatAnswer)),

@@ -65,7 +65,13 @@ pub async fn execute_as(app: &AppState, at: DateTime<Utc>, user: &str, text: &st
     let conductor = conductor || app.runtime().evaluator.config().chat.conductors.iter().any(|c| c == user);
     let allowed = conductor || !command.is_mutating();
     if let Err(e) = record_command(app, &ctx, user, text, verb.as_str(), allowed).await {
-        return failure(&e);
+        // A command that changes nothing is still answered (a conductor needs
+        // `describe` and `oa` most when the store is in trouble); one that
+        // would change something is not run without its record.
+        if command.is_mutating() {
+            return failure(&e);
+        }
+        tracing::warn!(error = %e, verb = verb.as_str(), "could not record a read-only chat command; answering anyway");
     }
     if !allowed {
         return ChatReply::new(render_not_conductor(user, verb), ChatStatus::Refused);

@@ -3,8 +3,9 @@
 //!
 //! Dependencies inside the server run one way: the transports (`app`, `api`,
 //! `slack`, `chat`) call the `service`, which works over the store and the
-//! core; `state` (what they all share), `runtime`, `settings`, `policies`,
-//! `auth`, `metrics` and `slack_client` are leaves below them. No module
+//! core; `calendars` reads calendar feeds and swaps runtimes for the service
+//! and start-up; `state` (what they all share), `runtime`, `feeds`, `settings`,
+//! `policies`, `auth`, `metrics` and `slack_client` are leaves below them. No module
 //! imports a module that imports it back.
 
 // Tests may unwrap: a panic there is a failed test.
@@ -13,9 +14,11 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod calendars;
 pub mod chat;
 pub mod cli;
 pub mod client;
+pub mod feeds;
 pub mod metrics;
 pub mod policies;
 pub mod runtime;

@@ -71,10 +71,34 @@ enum Command {
         #[arg(short, long)]
         command: Option<String>,
     },
+    /// iCalendar files and feeds (`[[calendars]]`).
+    Calendar {
+        #[command(subcommand)]
+        command: CalendarCommand,
+    },
     /// Bearer tokens.
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// The store.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Check the database in full (SQLite's integrity check) and count its rows;
+    /// exits 1 when it finds a problem. Safe while the server runs.
+    Check {
+        /// Configuration file whose `server.data_dir` to check.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Data directory, overriding the configuration's.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
 }
 
@@ -88,6 +112,35 @@ enum PolicyCommand {
         #[arg(short, long)]
         verbose: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum CalendarCommand {
+    /// Print the freezes or holidays a calendar would import, in UTC and in local time;
+    /// a file that cannot be imported is an error naming its line.
+    Check {
+        /// An .ics file or an http(s) URL.
+        source: String,
+        /// Where to start: a date (midnight UTC) like 2026-12-01 or an RFC 3339 instant.
+        /// Default: now, so give it for output that does not change from day to day.
+        #[arg(long)]
+        from: Option<String>,
+        /// How many days from --from to show (at most 400).
+        #[arg(long, default_value_t = 400)]
+        days: u32,
+        /// What the calendar holds.
+        #[arg(long, value_enum, default_value_t = CalendarKindArg::Freeze)]
+        kind: CalendarKindArg,
+        /// IANA time zone for the local times, e.g. America/Chicago.
+        #[arg(long, default_value = "UTC")]
+        timezone: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CalendarKindArg {
+    Freeze,
+    Holidays,
 }
 
 #[derive(Subcommand)]
@@ -143,8 +196,18 @@ fn main() -> ExitCode {
         Command::Chat { server, token, user, command } => {
             signalbox_server::client::run(&signalbox_server::client::ChatOptions { server, token, user, command })
         }
+        Command::Calendar { command: CalendarCommand::Check { source, from, days, kind, timezone } } => {
+            let kind = match kind {
+                CalendarKindArg::Freeze => signalbox_core::config::CalendarKind::Freeze,
+                CalendarKindArg::Holidays => signalbox_core::config::CalendarKind::Holidays,
+            };
+            signalbox_server::cli::calendar_check(&source, from.as_deref(), days, kind, &timezone).map(|()| true)
+        }
         Command::Token { command: TokenCommand::New { name, role } } => {
             signalbox_server::serve::token_new(&name, role).map(|()| true)
+        }
+        Command::Store { command: StoreCommand::Check { config, data_dir } } => {
+            signalbox_server::cli::store_check(config.as_deref(), data_dir.as_deref())
         }
     };
     match result {

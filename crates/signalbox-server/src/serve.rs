@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -10,7 +11,9 @@ use signalbox_core::config::Role;
 use signalbox_store::{AuditAction, NewAudit, Store};
 
 use crate::auth::{new_token, sha256_hex, TokenEntry};
+use crate::feeds::Feeds;
 use crate::runtime::Runtime;
+use crate::settings::Loaded;
 use crate::state::{AppState, Clock};
 
 /// The meta key under which the bootstrap conductor token's digest is kept.
@@ -26,17 +29,22 @@ pub struct ServeOptions {
 pub async fn serve(options: ServeOptions) -> Result<()> {
     let started = Instant::now();
     let config_path = options.config.clone();
-    // Load once without the bootstrap token to learn where the data lives.
-    let first = Runtime::load(config_path.as_deref(), None)?;
-    let data_dir =
-        options.data_dir.clone().unwrap_or_else(|| first.loaded.resolve(&first.loaded.config.server.data_dir));
+    // Read and check configuration and policies first, to learn where the data lives.
+    let first = Loaded::read(config_path.as_deref())?;
+    first.evaluator()?;
+    let data_dir = options.data_dir.clone().unwrap_or_else(|| first.resolve(&first.config.server.data_dir));
     let store = Store::open(&data_dir).with_context(|| format!("cannot open the store in `{}`", data_dir.display()))?;
     // Bind before making a bootstrap token, so a token is never printed by a server that cannot start.
-    let listen = options.listen.clone().unwrap_or_else(|| first.loaded.config.server.listen.clone());
+    let listen = options.listen.clone().unwrap_or_else(|| first.config.server.listen.clone());
     let listener =
         tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on `{listen}`"))?;
+    // Calendars before the bootstrap token too: one never read stops the start.
+    let feeds = Arc::<Feeds>::default();
+    let imported = crate::calendars::import_all(&store, &first, Clock::System.now(), &feeds, |_| true).await?;
     let bootstrap = bootstrap_token(&store, &first).await?;
-    let runtime = Runtime::load(config_path.as_deref(), bootstrap.as_ref())?;
+    let token = bootstrap.clone();
+    let runtime =
+        tokio::task::spawn_blocking(move || Runtime::build(first, &imported, feeds, token.as_ref())).await??;
     let revision = runtime.evaluator.revision().to_string();
     let state = AppState::new(store.clone(), runtime, config_path, bootstrap, crate::metrics::install());
     let slack = crate::slack_client::Slack::from_env();
@@ -56,6 +64,7 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
     writeln!(std::io::stdout(), "signalbox listening on http://{address} (data in {})", data_dir.display())?;
 
     tokio::spawn(reload_on_sighup(state.clone(), hangups));
+    tokio::spawn(crate::calendars::refresh_periodically(state.clone()));
     let router = crate::app::app(state);
     axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
     // In-flight requests have finished; let queued writes commit before exit.
@@ -68,12 +77,12 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
 /// conductor token, prints it once, and keeps only its digest. The token is
 /// printed before its digest is stored: if it cannot be shown (a closed
 /// pipe), it is never valid, and the next start makes another.
-async fn bootstrap_token(store: &Store, runtime: &Runtime) -> Result<Option<TokenEntry>> {
+async fn bootstrap_token(store: &Store, loaded: &Loaded) -> Result<Option<TokenEntry>> {
     let entry = |sha256: String| TokenEntry { name: "bootstrap".into(), role: Role::Conductor, sha256 };
     if let Some(sha256) = store.read(|tx| tx.get_meta(BOOTSTRAP_KEY))? {
         return Ok(Some(entry(sha256)));
     }
-    if runtime.tokens.iter().any(|t| t.role == Role::Conductor) {
+    if loaded.config.tokens.iter().any(|t| t.role == Role::Conductor) {
         return Ok(None);
     }
     let token = new_token().map_err(|e| anyhow::anyhow!("cannot make a random token: {e}"))?;

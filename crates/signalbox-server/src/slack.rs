@@ -19,7 +19,6 @@
 //! never logged.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -101,6 +100,16 @@ fn signature_mac(secret: &str, timestamp: &str, body: &[u8]) -> Hmac<Sha256> {
 /// The Slack settings of a request that proved it comes from Slack: 503 when
 /// Slack is not configured, 401 when the signature does not hold.
 fn verified(app: &AppState, headers: &HeaderMap, body: &[u8], now: DateTime<Utc>) -> Result<Arc<Slack>, ApiError> {
+    verified_signature(app, headers, body, now).map(|(slack, _)| slack)
+}
+
+/// As [`verified`], with the request's signature (what a replay repeats).
+fn verified_signature(
+    app: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Result<(Arc<Slack>, String), ApiError> {
     let slack = app.slack().filter(|s| s.receives()).ok_or_else(|| {
         ApiError::Unavailable(format!("Slack is not configured: set {SIGNING_SECRET_ENV} (and {BOT_TOKEN_ENV})"))
     })?;
@@ -108,16 +117,33 @@ fn verified(app: &AppState, headers: &HeaderMap, body: &[u8], now: DateTime<Utc>
     // Header lookup ignores case; the error names the header as Slack spells it.
     let header =
         |name: &'static str| headers.get(name).and_then(|v| v.to_str().ok()).ok_or(SignatureError::Missing(name));
-    header("X-Slack-Request-Timestamp")
+    let signature = header("X-Slack-Request-Timestamp")
         .and_then(|timestamp| {
             let signature = header("X-Slack-Signature")?;
-            verify_signature(secret, timestamp, body, signature, now)
+            verify_signature(secret, timestamp, body, signature, now).map(|()| signature.trim().to_string())
         })
         .map_err(|e| {
             tracing::warn!(error = %e, "refused a request to /slack/*");
             ApiError::Unauthorized(e.to_string())
         })?;
-    Ok(slack)
+    Ok((slack, signature))
+}
+
+/// How long a Slack request is remembered as handled: past the signature
+/// window (a replay is refused as stale after it) and Slack's retries.
+const REMEMBER_FOR: chrono::TimeDelta = chrono::TimeDelta::minutes(15);
+
+/// Whether each key is seen for the first time, remembered in the store so
+/// that every replica sees the same answer. An error is answered 503: Slack
+/// retries later rather than a command running twice.
+async fn first_sightings(app: &AppState, keys: Vec<String>, at: DateTime<Utc>) -> Result<Vec<bool>, ApiError> {
+    app.store
+        .write(move |tx| keys.iter().map(|key| tx.first_sighting(key, at, at + REMEMBER_FOR)).collect())
+        .await
+        .map_err(|e: signalbox_store::StoreError| {
+            tracing::warn!(error = %e, "cannot remember a Slack request; asking Slack to retry");
+            ApiError::StoreUnavailable("cannot record this request just now; retry".into())
+        })
 }
 
 /// What the Events API sends (the parts we read).
@@ -223,7 +249,7 @@ pub async fn events(State(app): State<AppState>, headers: HeaderMap, body: Bytes
     match envelope.kind.as_str() {
         "url_verification" => Ok(Json(json!({ "challenge": envelope.challenge.unwrap_or_default() })).into_response()),
         "event_callback" => {
-            on_event(&app, slack, envelope, now);
+            on_event(&app, slack, envelope, now).await?;
             Ok(StatusCode::OK.into_response())
         }
         // app_rate_limited and types we do not use: acknowledged, nothing to do.
@@ -231,28 +257,34 @@ pub async fn events(State(app): State<AppState>, headers: HeaderMap, body: Bytes
     }
 }
 
-/// Runs the command an event carries, once, in a task of its own.
-fn on_event(app: &AppState, slack: Arc<Slack>, envelope: Envelope, at: DateTime<Utc>) {
-    let now = Instant::now();
-    if let Some(id) = envelope.event_id.as_deref() {
-        if !slack.first_event(id, now) {
-            tracing::debug!(event_id = id, "dropped a retried Slack event");
-            return;
-        }
-    }
+/// Runs the command an event carries, once, in a task of its own: a retried
+/// event (same id) and a message delivered twice (as `message` and as
+/// `app_mention`) are recognised in the store, across replicas.
+async fn on_event(app: &AppState, slack: Arc<Slack>, envelope: Envelope, at: DateTime<Utc>) -> Result<(), ApiError> {
     let bot_user = envelope.authorizations.iter().find_map(|a| a.user_id.as_deref());
-    let Some(event) = envelope.event.and_then(|e| serde_json::from_value::<Event>(e).ok()) else {
-        return;
-    };
-    let Some(incoming) = incoming(&event, bot_user) else {
-        return;
+    let event = envelope.event.as_ref().and_then(|e| serde_json::from_value::<Event>(e.clone()).ok());
+    let incoming = event.and_then(|event| incoming(&event, bot_user));
+    let mut keys: Vec<String> = envelope.event_id.iter().map(|id| format!("slack.event:{id}")).collect();
+    if let Some(incoming) = &incoming {
+        keys.push(format!("slack.message:{}", incoming.message));
+    }
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let first = first_sightings(app, keys, at).await?;
+    if !first.iter().all(|f| *f) {
+        tracing::debug!(
+            event_id = envelope.event_id.as_deref().unwrap_or("-"),
+            "dropped a Slack event already handled"
+        );
+        return Ok(());
+    }
+    let Some(incoming) = incoming else {
+        return Ok(());
     };
     if !slack.posts() {
         tracing::warn!("a Slack command arrived but {BOT_TOKEN_ENV} is not set to answer it; ignored");
-        return;
-    }
-    if !slack.first_answer(&incoming.message, now) {
-        return;
+        return Ok(());
     }
     let app = app.clone();
     tokio::spawn(async move {
@@ -260,19 +292,25 @@ fn on_event(app: &AppState, slack: Arc<Slack>, envelope: Envelope, at: DateTime<
         let base = app.runtime().evaluator.config().chat.slack_api_base.clone();
         slack.post_message(&base, &incoming.channel, Some(&incoming.thread_ts), &reply.text, "reply").await;
     });
+    Ok(())
 }
 
 /// A slash command as Slack posts it (the fields we read).
 #[derive(Debug, Deserialize)]
-struct SlashCommand {
+pub struct SlashCommand {
     #[serde(default)]
-    user_id: String,
+    pub user_id: String,
     #[serde(default)]
-    text: String,
+    pub text: String,
     #[serde(default)]
-    response_url: Option<String>,
+    pub response_url: Option<String>,
     #[serde(default)]
-    ssl_check: Option<String>,
+    pub ssl_check: Option<String>,
+}
+
+/// Reads a slash command's form body (`application/x-www-form-urlencoded`).
+pub fn parse_slash_command(body: &[u8]) -> Result<SlashCommand, String> {
+    serde_urlencoded::from_bytes(body).map_err(|e| format!("not a Slack slash command: {e}"))
 }
 
 #[utoipa::path(post, path = "/slack/commands", tag = "slack",
@@ -282,14 +320,18 @@ struct SlashCommand {
         (status = 503, description = "Slack is not configured")))]
 pub async fn commands(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     let at = app.request("slack").at;
-    let slack = verified(&app, &headers, &body, at)?;
-    let command: SlashCommand = serde_urlencoded::from_bytes(&body)
-        .map_err(|e| ApiError::BadRequest(format!("not a Slack slash command: {e}")))?;
+    let (slack, signature) = verified_signature(&app, &headers, &body, at)?;
+    let command = parse_slash_command(&body).map_err(ApiError::BadRequest)?;
     if command.ssl_check.is_some() {
         return Ok(StatusCode::OK.into_response());
     }
     if command.user_id.trim().is_empty() {
         return Err(ApiError::BadRequest("a slash command needs `user_id`".into()));
+    }
+    // The same signed request again, within the signature window, is a replay.
+    if first_sightings(&app, vec![format!("slack.command:{signature}")], at).await? != [true] {
+        tracing::warn!("refused a replayed Slack slash command");
+        return Ok(ephemeral("This exact command was already received; it is not run twice."));
     }
     let mut task = {
         let app = app.clone();

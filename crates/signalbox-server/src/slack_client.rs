@@ -1,12 +1,9 @@
 //! The Slack client: the app's secrets (from the environment, never the
-//! file, never logged), posting with `chat.postMessage` and to `response_url`,
-//! and the memory of recent events and answered messages that keeps a retried
-//! event from running twice. The transports (`slack.rs`) and the notices
+//! file, never logged) and posting with `chat.postMessage` and to
+//! `response_url`. The transports (`slack.rs`) and the notices
 //! (`service::notify`) use it; it imports neither.
 
-use std::collections::{HashSet, VecDeque};
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -22,10 +19,6 @@ pub const BOT_TOKEN_ENV: &str = "SIGNALBOX_SLACK_BOT_TOKEN";
 /// How long a slash command may run before it is acknowledged and answered later;
 /// Slack gives up on an answer after 3 s.
 pub const COMMAND_DEADLINE: Duration = Duration::from_millis(2500);
-/// How long event ids and answered messages are remembered; Slack retries within minutes.
-const REMEMBER_FOR: Duration = Duration::from_secs(15 * 60);
-/// At most this many ids are remembered; the oldest are forgotten first.
-const REMEMBER_AT_MOST: usize = 10_000;
 /// A post to Slack that takes longer than this has failed.
 const POST_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -47,8 +40,6 @@ pub struct Slack {
     bot_token: Option<Secret>,
     command_deadline: Duration,
     agent: ureq::Agent,
-    seen_events: Recent,
-    answered: Recent,
 }
 
 impl Slack {
@@ -65,8 +56,6 @@ impl Slack {
             bot_token: secret(bot_token),
             command_deadline: COMMAND_DEADLINE,
             agent: ureq::Agent::new_with_config(config),
-            seen_events: Recent::new(REMEMBER_FOR, REMEMBER_AT_MOST),
-            answered: Recent::new(REMEMBER_FOR, REMEMBER_AT_MOST),
         }
     }
 
@@ -188,50 +177,6 @@ fn report(purpose: &'static str, channel: &str, result: Result<Result<(), PostEr
     }
 }
 
-/// A set of recently seen keys, each forgotten after `ttl`, at most `capacity` of them.
-struct Recent {
-    ttl: Duration,
-    capacity: usize,
-    inner: Mutex<RecentInner>,
-}
-
-impl std::fmt::Debug for Recent {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Recent").field("ttl", &self.ttl).field("capacity", &self.capacity).finish_non_exhaustive()
-    }
-}
-
-#[derive(Default)]
-struct RecentInner {
-    keys: HashSet<String>,
-    order: VecDeque<(Instant, String)>,
-}
-
-impl Recent {
-    fn new(ttl: Duration, capacity: usize) -> Recent {
-        Recent { ttl, capacity: capacity.max(1), inner: Mutex::default() }
-    }
-
-    /// Remembers `key`; true the first time it is seen (within `ttl`).
-    fn first_time(&self, key: &str, now: Instant) -> bool {
-        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        while let Some((at, _)) = inner.order.front() {
-            if now.saturating_duration_since(*at) < self.ttl && inner.order.len() < self.capacity {
-                break;
-            }
-            if let Some((_, old)) = inner.order.pop_front() {
-                inner.keys.remove(&old);
-            }
-        }
-        if inner.keys.contains(key) {
-            return false;
-        }
-        inner.keys.insert(key.to_string());
-        inner.order.push_back((now, key.to_string()));
-        true
-    }
-}
-
 impl Slack {
     /// The signing secret, to check a request's signature with.
     pub(crate) fn signing_secret(&self) -> Option<&str> {
@@ -242,35 +187,11 @@ impl Slack {
     pub fn command_deadline(&self) -> Duration {
         self.command_deadline
     }
-
-    /// True the first time an event id is seen (within the memory's time).
-    pub(crate) fn first_event(&self, event_id: &str, now: Instant) -> bool {
-        self.seen_events.first_time(event_id, now)
-    }
-
-    /// True the first time a message (`channel:ts`) is to be answered.
-    pub(crate) fn first_answer(&self, message: &str, now: Instant) -> bool {
-        self.answered.first_time(message, now)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn recent_keys_are_remembered_until_they_expire_or_are_crowded_out() {
-        let recent = Recent::new(Duration::from_secs(60), 2);
-        let t0 = Instant::now();
-        assert!(recent.first_time("Ev1", t0));
-        assert!(!recent.first_time("Ev1", t0 + Duration::from_secs(59)));
-        assert!(recent.first_time("Ev1", t0 + Duration::from_secs(61)), "expired");
-        let t1 = t0 + Duration::from_secs(61);
-        assert!(recent.first_time("Ev2", t1));
-        assert!(recent.first_time("Ev3", t1), "capacity 2: Ev1 is forgotten");
-        assert!(recent.first_time("Ev1", t1));
-        assert_eq!(recent.inner.lock().unwrap().order.len(), 2);
-    }
 
     #[test]
     fn secrets_never_show_in_debug_output() {

@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use arc_swap::{ArcSwap, ArcSwapOption};
 use chrono::{DateTime, Utc};
 use metrics_exporter_prometheus::PrometheusHandle;
+use serde::Serialize;
 use signalbox_store::Store;
+use tokio::sync::{broadcast, OwnedSemaphorePermit, Semaphore};
 
 use crate::auth::TokenEntry;
 use crate::runtime::Runtime;
@@ -43,6 +45,44 @@ pub struct Ctx {
     pub at: DateTime<Utc>,
 }
 
+/// What changed, as `GET /v1/events` and waiting requests hear of it: sent
+/// only after the change has committed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ChangeEvent {
+    pub kind: ChangeKind,
+    /// The train id, stop id or exception id.
+    pub id: String,
+    /// The new state: a train's (`pending`, `approved`...), a stop's
+    /// (`active`, `lifted`), an exception's (`live`, `deleted`).
+    pub state: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    Train,
+    Stop,
+    Exception,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Train => "train",
+            ChangeKind::Stop => "stop",
+            ChangeKind::Exception => "exception",
+        }
+    }
+}
+
+/// How many change events a slow listener may fall behind before it misses some.
+const EVENT_BUFFER: usize = 4096;
+/// Event streams (`/v1/events`) open at once, at most.
+pub const MAX_EVENT_STREAMS: usize = 256;
+/// Requests waiting for a train to change (`?wait=`) at once, at most.
+pub const MAX_WAITERS: usize = 1024;
+
 /// Everything a handler can reach. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
@@ -58,6 +98,11 @@ struct Inner {
     clock: Clock,
     /// The Slack client; `None` until start-up sets it.
     slack: ArcSwapOption<Slack>,
+    /// Committed changes, for `/v1/events` and waiting requests.
+    changes: broadcast::Sender<ChangeEvent>,
+    /// Permits for open event streams and for waiting requests.
+    streams: Arc<Semaphore>,
+    waiters: Arc<Semaphore>,
 }
 
 impl AppState {
@@ -75,6 +120,9 @@ impl AppState {
             metrics,
             clock: Clock::System,
             slack: ArcSwapOption::empty(),
+            changes: broadcast::channel(EVENT_BUFFER).0,
+            streams: Arc::new(Semaphore::new(MAX_EVENT_STREAMS)),
+            waiters: Arc::new(Semaphore::new(MAX_WAITERS)),
         };
         AppState { store, inner: Arc::new(inner) }
     }
@@ -88,6 +136,9 @@ impl AppState {
             metrics: self.inner.metrics.clone(),
             clock: Clock::Fixed(Mutex::new(now)),
             slack: ArcSwapOption::new(self.inner.slack.load_full()),
+            changes: self.inner.changes.clone(),
+            streams: Arc::clone(&self.inner.streams),
+            waiters: Arc::clone(&self.inner.waiters),
         };
         AppState { store: self.store, inner: Arc::new(inner) }
     }
@@ -131,5 +182,30 @@ impl AppState {
 
     pub fn slack(&self) -> Option<Arc<Slack>> {
         self.inner.slack.load_full()
+    }
+
+    /// Tells listeners of a committed change (none listening is fine).
+    pub fn publish(&self, event: ChangeEvent) {
+        let _ = self.inner.changes.send(event);
+    }
+
+    /// Listens for committed changes from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
+        self.inner.changes.subscribe()
+    }
+
+    /// How many listen for changes now (event streams and waiting requests).
+    pub fn listeners(&self) -> usize {
+        self.inner.changes.receiver_count()
+    }
+
+    /// A permit to keep an event stream open; `None` when [`MAX_EVENT_STREAMS`] are.
+    pub fn stream_permit(&self) -> Option<OwnedSemaphorePermit> {
+        Arc::clone(&self.inner.streams).try_acquire_owned().ok()
+    }
+
+    /// A permit to wait for a change; `None` when [`MAX_WAITERS`] wait.
+    pub fn wait_permit(&self) -> Option<OwnedSemaphorePermit> {
+        Arc::clone(&self.inner.waiters).try_acquire_owned().ok()
     }
 }

@@ -158,3 +158,36 @@ async fn every_reply_says_whether_the_command_was_done() {
     assert_eq!(status(CONDUCTOR, "approve CHG400").await, "refused", "no longer pending");
     assert_eq!(status(CONDUCTOR, "stop trains all CIE 9").await, "done");
 }
+
+/// A full disk: a submission is 503 `store_unavailable` with `Retry-After`
+/// (nothing stored), a change from chat fails, but `describe` and `oa` still
+/// answer; with room again, writes go on.
+#[tokio::test]
+async fn with_the_disk_full_reads_are_answered_and_writes_refused_retryably() {
+    let t = TestApp::new();
+    t.submit(&day_train("CHG600")).await;
+    t.state.store.write(|tx| tx.limit_pages_for_tests(0)).await.unwrap();
+    // Trains until the database would have to grow (a page or two may still have room).
+    let mut refused = None;
+    for i in 0..50 {
+        let mut train = day_train(&format!("CHG7{i:02}"));
+        train["title"] = json!("x".repeat(4000));
+        let (status, body) = t.post("/v1/trains", "pipeline", train.clone()).await;
+        if status != StatusCode::OK {
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+            assert_eq!(body["error"]["code"], "store_unavailable");
+            assert!(body["error"]["message"].as_str().unwrap().contains("disk is full"), "{body}");
+            refused = Some(train);
+            break;
+        }
+    }
+    let refused = refused.expect("the database filled up");
+    let id = refused["id"].as_str().unwrap().to_string();
+    assert_eq!(t.get(&format!("/v1/trains/{id}"), "viewer").await.0, StatusCode::NOT_FOUND, "nothing was stored");
+    let describe = say(&t, "U999", "describe CHG600").await;
+    assert!(describe.contains("CHG600"), "{describe}");
+    let (status, oa) = t.post("/v1/chat", "chat", json!({ "user": "U999", "text": "oa" })).await;
+    assert_eq!((status, oa["status"].as_str()), (StatusCode::OK, Some("done")), "{oa}");
+    t.state.store.write(|tx| tx.limit_pages_for_tests(1_000_000)).await.unwrap();
+    assert_eq!(t.post("/v1/trains", "pipeline", refused).await.0, StatusCode::OK);
+}

@@ -1,4 +1,4 @@
-//! The command-line tools, run as a user would: `evaluate`, `policy test`, `token new`.
+//! The command-line tools, run as a user would: `evaluate`, `policy test`, `token new`, `calendar check`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // tests: a panic is a failed test
 
 use std::path::{Path, PathBuf};
@@ -187,4 +187,70 @@ fn token_new_prints_a_token_and_its_digest_for_the_config() {
     let out = signalbox(&["token", "new", "--name", "x", "--role", "admin"]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("admin"));
+}
+
+#[test]
+fn calendar_check_prints_what_an_outlook_export_would_import_in_utc_and_local_time() {
+    let out = signalbox(&[
+        "calendar",
+        "check",
+        "fixtures/calendars/outlook.ics",
+        "--from",
+        "2026-11-23",
+        "--timezone",
+        "America/Chicago",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Central Standard Time is UTC-6 in December; W. Europe Standard Time (Berlin) is UTC+1.
+    // 2026-11-23 plus 400 days is 2027-12-28.
+    assert_eq!(
+        text(&out.stdout),
+        "2 freezes from 2026-11-23T00:00:00Z to 2027-12-28T00:00:00Z (America/Chicago):\n\
+         2026-12-02T02:00:00Z to 2026-12-02T08:00:00Z  Network maintenance freeze\n\
+         \x20   2026-12-01 20:00 CST to 2026-12-02 02:00 CST\n\
+         \x20   Core network upgrade in the Dallas data centers.\n\
+         2026-12-10T21:00:00Z to 2026-12-11T05:00:00Z  Storage migration freeze\n\
+         \x20   2026-12-10 15:00 CST to 2026-12-10 23:00 CST\n\
+         \x20   Frankfurt storage migration\n"
+    );
+}
+
+#[test]
+fn calendar_check_names_the_line_of_a_broken_file() {
+    let out = signalbox(&["calendar", "check", "fixtures/calendars/malformed.ics", "--from", "2026-11-23"]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("malformed.ics") && stderr.contains("line 12") && stderr.contains("DTSTART"), "{stderr}");
+}
+
+#[test]
+fn evaluate_imports_the_configurations_calendars() {
+    let dir = tempfile::tempdir().unwrap();
+    let google = repo().join("fixtures/calendars/google.ics");
+    let config = dir.path().join("signalbox.toml");
+    std::fs::write(
+        &config,
+        format!("[[calendars]]\nname = \"cloud\"\nsource = {:?}\nkind = \"freeze\"\n", google.display().to_string()),
+    )
+    .unwrap();
+    // Inside the Thanksgiving freeze (2026-11-25T22:00Z to 2026-11-27T06:00Z).
+    let train = dir.path().join("train.json");
+    std::fs::write(
+        &train,
+        r#"{"id": "CHG1", "squad": "s", "service": "x", "configuration_item": "c", "environment": "production",
+            "regions": ["us-south"], "title": "t", "planned_start": "2026-11-26T02:00:00Z", "planned_end": "2026-11-26T03:00:00Z"}"#,
+    )
+    .unwrap();
+    let out = signalbox(&[
+        "evaluate",
+        "--config",
+        config.to_str().unwrap(),
+        "--at",
+        "2026-11-23T03:00:00Z",
+        train.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let decision: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let freeze = decision["findings"].as_array().unwrap().iter().find(|f| f["policy"] == "scheduling.change_freeze");
+    assert!(freeze.unwrap()["message"].as_str().unwrap().contains("(Thanksgiving freeze)"), "{decision}");
 }

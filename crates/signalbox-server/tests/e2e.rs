@@ -1,6 +1,7 @@
 //! End-to-end: the real `signalbox` binary on a loopback port. First start and
-//! its token, the life cycle over a socket, SIGHUP reload, SIGTERM, and a
-//! `kill -9` while writes are in flight losing nothing that was acknowledged.
+//! its token, the life cycle over a socket, SIGHUP reload, SIGTERM, a `kill -9`
+//! while writes are in flight losing nothing that was acknowledged, and a
+//! calendar feed on loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // tests: a panic is a failed test
 
 mod common;
@@ -408,4 +409,151 @@ fn the_terminal_chat_client_runs_commands_on_a_server() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
+}
+
+/// `signalbox serve` with a calendar feed on loopback, on the real clock: the
+/// feed's freeze (from an hour ago to three days ahead) holds a production
+/// train; the feed going down leaves it in force and the calendar stale in
+/// `/readyz`; the feed coming back without it lifts it at the next refresh
+/// (every second). A feed that was never read stops the start, naming it.
+#[test]
+fn a_calendar_feed_read_by_the_real_server() {
+    let now = chrono::Utc::now();
+    let ics_time = |t: chrono::DateTime<chrono::Utc>| t.format("%Y%m%dT%H%M%SZ").to_string();
+    let (start, end) = (ics_time(now - chrono::TimeDelta::hours(1)), ics_time(now + chrono::TimeDelta::days(3)));
+    let frozen = common::ics(&[("Live feed freeze", &start, &end)]);
+    let feed = common::Feed::start(common::Answer::Calendar(frozen));
+    let calendar = |url: &str| {
+        format!(
+            "\n[[calendars]]\nname = \"ops\"\nsource = {url:?}\nkind = \"freeze\"\nenvironments = [\"production\"]\nrefresh = \"1s\"\n"
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("signalbox.toml");
+    std::fs::write(&config, common::live_config_text(None, now) + &calendar(&feed.url)).unwrap();
+    let server = Server::start(dir.path(), Some(&config));
+    server.wait_ready();
+
+    let viewer = common::token("viewer");
+    let train = common::train_at("CHG1000", now + chrono::TimeDelta::hours(1), now + chrono::TimeDelta::hours(2));
+    let freeze_finding = |server: &Server| -> Option<String> {
+        let (status, decision) =
+            server.call("POST", "/v1/evaluate", Some(&viewer), Some(&json!({ "train": train }))).unwrap();
+        assert_eq!(status, 200, "{decision}");
+        decision["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["policy"] == "scheduling.change_freeze")
+            .map(|f| f["message"].as_str().unwrap().to_string())
+    };
+    let message = freeze_finding(&server).expect("the feed's freeze is in force from the start");
+    assert!(message.contains("(Live feed freeze)"), "{message}");
+
+    feed.set(common::Answer::Status(503));
+    let calendar_state =
+        |server: &Server| server.call("GET", "/readyz", None, None).unwrap().1["calendars"][0]["state"].clone();
+    wait_until("the calendar is stale in /readyz", || calendar_state(&server) == "stale");
+    assert!(freeze_finding(&server).is_some(), "a feed that is down keeps its last good copy");
+
+    feed.set(common::Answer::Calendar(common::ics(&[])));
+    wait_until("the freeze leaves with the next refresh", || freeze_finding(&server).is_none());
+    assert_eq!(calendar_state(&server), "ok");
+
+    // A feed never read, and no copy in a new data directory: no start.
+    let down = common::Feed::start(common::Answer::Status(503));
+    let other = tempfile::tempdir().unwrap();
+    let other_config = other.path().join("signalbox.toml");
+    std::fs::write(&other_config, common::live_config_text(None, now) + &calendar(&down.url)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_signalbox"))
+        .current_dir(other.path())
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&other_config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("calendar `ops`") && stderr.contains("never been read"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"));
+}
+
+/// A database file truncated to nothing while the server was stopped: the
+/// next start refuses, naming the problem, instead of starting as a fresh
+/// install with every train gone.
+#[test]
+fn a_truncated_database_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), chrono::Utc::now());
+    let server = Server::start(dir.path(), Some(&config));
+    server.wait_ready();
+    drop(server);
+    std::fs::write(dir.path().join("data/signalbox.db"), b"").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_signalbox"))
+        .current_dir(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("truncated or removed") && stderr.contains("signalbox.id"), "{stderr}");
+}
+
+/// Garbage in a page mid-file: the server starts (what can be read is read),
+/// `/readyz` is 503, writes are 503 `store_unavailable` with `Retry-After`,
+/// and `signalbox store check` exits 1 naming the problem.
+#[test]
+fn a_damaged_store_is_not_ready_and_takes_no_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = chrono::Utc::now();
+    let config = write_config(dir.path(), now);
+    let server = Server::start(dir.path(), Some(&config));
+    server.wait_ready();
+    let pipeline = common::token("pipeline");
+    for i in 0..150 {
+        let train = common::train_at(
+            &format!("CHG9{i:04}"),
+            now + chrono::TimeDelta::hours(1),
+            now + chrono::TimeDelta::hours(2),
+        );
+        assert_eq!(server.call("POST", "/v1/trains", Some(&pipeline), Some(&train)).unwrap().0, 200);
+    }
+    drop(server);
+    let check = |dir: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_signalbox")).args(["store", "check", "--data-dir"]).arg(dir).output().unwrap()
+    };
+    let data = dir.path().join("data");
+    let out = check(&data);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(report.contains("trains: 150") && report.contains("integrity: ok"), "{report}");
+
+    let db = data.join("signalbox.db");
+    let mut bytes = std::fs::read(&db).unwrap();
+    assert!(bytes.len() > 40 * 4096);
+    bytes[20 * 4096..21 * 4096].fill(0xA5);
+    std::fs::write(&db, &bytes).unwrap();
+
+    let out = check(&data);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("problem"), "{}", String::from_utf8_lossy(&out.stdout));
+
+    let server = Server::start(dir.path(), Some(&config));
+    let (status, body) = server.call("GET", "/readyz", None, None).unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("damaged"), "{body}");
+    let train = common::train_at("CHG80001", now + chrono::TimeDelta::hours(1), now + chrono::TimeDelta::hours(2));
+    let (status, body) = server.call("POST", "/v1/trains", Some(&pipeline), Some(&train)).unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "store_unavailable");
+    // A read-only chat command is answered although its audit record cannot be written;
+    // a change is refused.
+    let chat = |text: &str| {
+        let body = json!({ "user": "U024BE7LH", "text": text });
+        server.call("POST", "/v1/chat", Some(&common::token("chat")), Some(&body)).unwrap()
+    };
+    let (status, reply) = chat("help");
+    assert_eq!((status, reply["status"].as_str()), (200, Some("done")), "{reply}");
+    let (status, reply) = chat("stop trains all CIE 11");
+    assert_eq!((status, reply["status"].as_str()), (200, Some("failed")), "{reply}");
 }

@@ -585,3 +585,21 @@ async fn slack_routes_need_slack_configured_and_are_documented() {
     let response = t.router.clone().oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// The same signed slash command sent again within the signature window (a
+/// replay) is not run again: one stop, and the second answer says so.
+#[tokio::test]
+async fn a_replayed_slash_command_runs_once() {
+    let t = in_process(Duration::from_secs(2));
+    let body = form(&[("user_id", CONDUCTOR), ("command", "/signalbox"), ("text", "stop trains us-south CIE 78")]);
+    let (status, first) = signed_call(&t, "/slack/commands", "application/x-www-form-urlencoded", &body).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert!(first["text"].as_str().unwrap().contains("stop_1"), "{first}");
+    for _ in 0..3 {
+        let (status, again) = signed_call(&t, "/slack/commands", "application/x-www-form-urlencoded", &body).await;
+        assert_eq!(status, StatusCode::OK, "{again}");
+        assert_eq!(again["response_type"], "ephemeral");
+        assert!(again["text"].as_str().unwrap().contains("already received"), "{again}");
+    }
+    assert_eq!(t.get("/v1/stops", "viewer").await.1["stops"].as_array().unwrap().len(), 1);
+}

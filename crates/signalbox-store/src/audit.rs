@@ -39,10 +39,12 @@ pub enum AuditAction {
     Reload,
     ChatCommand,
     TokenBootstrap,
+    /// A calendar feed's refresh changed the imported freezes or holidays.
+    CalendarRefresh,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 22] = [
+    pub const ALL: [AuditAction; 23] = [
         AuditAction::Submit,
         AuditAction::SubmitDecision,
         AuditAction::Update,
@@ -65,6 +67,7 @@ impl AuditAction {
         AuditAction::Reload,
         AuditAction::ChatCommand,
         AuditAction::TokenBootstrap,
+        AuditAction::CalendarRefresh,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -91,6 +94,7 @@ impl AuditAction {
             AuditAction::Reload => "reload",
             AuditAction::ChatCommand => "chat.command",
             AuditAction::TokenBootstrap => "token.bootstrap",
+            AuditAction::CalendarRefresh => "calendar.refresh",
         }
     }
 
@@ -164,7 +168,7 @@ impl Tx<'_> {
                     |row| row.get(0),
                 )
             })
-            .map_err(StoreError::query("append_audit"))
+            .map_err(self.query_error("append_audit"))
     }
 
     /// One page of the log, newest first: at most `limit` entries with a
@@ -205,7 +209,7 @@ impl Tx<'_> {
             .conn
             .prepare_cached(sql)
             .and_then(|mut stmt| stmt.query_map(params, AuditRow::read)?.collect::<Result<Vec<_>, _>>())
-            .map_err(StoreError::query(op))?;
+            .map_err(self.query_error(op))?;
         rows.into_iter().map(AuditRow::decode).collect()
     }
 }

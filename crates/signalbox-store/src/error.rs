@@ -38,6 +38,15 @@ pub enum StoreError {
     WriterStuck { seconds: u64 },
     #[error("the store is closed")]
     Closed,
+    /// The disk is full (or the database reached its size limit): retry once space is freed.
+    #[error("`{op}` failed: the disk is full ({message}); nothing was stored")]
+    Full { op: String, message: String },
+    /// SQLite found the file damaged; writes are refused until it is repaired (`signalbox store check`).
+    #[error("the database is damaged ({message}); writes are refused: run `signalbox store check` and restore from a backup")]
+    Damaged { message: String },
+    /// The database file is not the one this data directory held.
+    #[error("{0}")]
+    WrongStore(String),
 }
 
 impl StoreError {
@@ -46,12 +55,29 @@ impl StoreError {
     pub fn is_unavailable(&self) -> bool {
         matches!(
             self,
-            StoreError::Closed | StoreError::WriterStuck { .. } | StoreError::Locked { .. } | StoreError::Begin { .. }
+            StoreError::Closed
+                | StoreError::WriterStuck { .. }
+                | StoreError::Locked { .. }
+                | StoreError::Begin { .. }
+                | StoreError::Full { .. }
+                | StoreError::Damaged { .. }
         )
     }
 
     /// Wraps a SQLite error raised by the operation named `op`.
     pub(crate) fn query(op: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
-        move |e| StoreError::Query { op, message: e.to_string() }
+        move |e| StoreError::classify(op, &e).unwrap_or_else(|| StoreError::Query { op, message: e.to_string() })
+    }
+
+    /// A full disk or a damaged file, whichever operation met it; `None` for other errors.
+    pub(crate) fn classify(op: &str, e: &rusqlite::Error) -> Option<StoreError> {
+        use rusqlite::ErrorCode;
+        match e.sqlite_error_code()? {
+            ErrorCode::DiskFull => Some(StoreError::Full { op: op.to_string(), message: e.to_string() }),
+            ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => {
+                Some(StoreError::Damaged { message: format!("`{op}`: {e}") })
+            }
+            _ => None,
+        }
     }
 }

@@ -52,6 +52,7 @@ mod tests;
 
 pub use audit::{AuditAction, AuditRecord, NewAudit};
 pub use error::StoreError;
+pub use schema::{check, CheckReport, ID_FILE};
 pub use shared::SharedState;
 pub use state::{NewException, SCOPE_ALL};
 pub use store::{Store, StoreStats, DB_FILE};

@@ -111,6 +111,15 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX exceptions_live ON exceptions (expires_at) WHERE deleted_at IS NULL;
     "#,
+    // 2: requests already acted on (Slack event ids, signed slash commands),
+    // remembered until `until` so a retry or a replay is not acted on twice.
+    r#"
+    CREATE TABLE seen (
+        key   TEXT PRIMARY KEY,
+        until TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX seen_by_until ON seen (until);
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -211,4 +220,109 @@ fn open_error(path: &std::path::Path, e: rusqlite::Error) -> StoreError {
 
 fn pragma_error(pragma: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
     move |e| StoreError::Pragma { pragma, message: e.to_string() }
+}
+
+/// The file in the data directory that names the store its database belongs to.
+pub const ID_FILE: &str = "signalbox.id";
+const ID_KEY: &str = "store_id";
+
+/// Checks that the database is the one this data directory held: the store's
+/// id is kept both in the database and in `signalbox.id` beside it, so a
+/// database file that was truncated, deleted or swapped for another store's
+/// is refused instead of starting afresh. A new store gets its id here.
+pub(crate) fn check_identity(conn: &Connection, dir: &std::path::Path) -> Result<(), StoreError> {
+    let id_path = dir.join(ID_FILE);
+    let in_db: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [ID_KEY], |row| row.get(0))
+        .map(Some)
+        .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) })
+        .map_err(|e| StoreError::Open { path: dir.display().to_string(), message: e.to_string() })?;
+    let in_file = match std::fs::read_to_string(&id_path) {
+        Ok(text) => Some(text.trim().to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(StoreError::Open { path: id_path.display().to_string(), message: e.to_string() }),
+    };
+    let write_file = |id: &str| {
+        std::fs::write(&id_path, format!("{id}\n"))
+            .and_then(|()| std::fs::File::open(&id_path)?.sync_all())
+            .map_err(|e| StoreError::Open { path: id_path.display().to_string(), message: e.to_string() })
+    };
+    match (in_db, in_file) {
+        (Some(db), Some(file)) if db == file => Ok(()),
+        (Some(db), Some(file)) => Err(StoreError::WrongStore(format!(
+            "`{}` belongs to store {db}, but `{ID_FILE}` in the same directory names store {file}: the database was \
+             replaced by another store's; put the right file back, or remove `{ID_FILE}` if the swap was intended",
+            DB_FILE_NAME
+        ))),
+        // A database from before ids were kept, or restored without its id file.
+        (Some(db), None) => write_file(&db),
+        (None, Some(file)) => Err(StoreError::WrongStore(format!(
+            "`{}` in `{}` is empty or new, but this data directory held store {file}: the database file was \
+             truncated or removed; restore it from a backup (docs/operations.md), or remove `{ID_FILE}` to start an \
+             empty store on purpose",
+            DB_FILE_NAME,
+            dir.display()
+        ))),
+        (None, None) => {
+            let id = format!("st_{}", ulid::Ulid::new());
+            conn.execute("INSERT INTO meta (key, value) VALUES (?1, ?2)", [ID_KEY, id.as_str()])
+                .map_err(|e| StoreError::Open { path: dir.display().to_string(), message: e.to_string() })?;
+            write_file(&id)
+        }
+    }
+}
+
+use crate::store::DB_FILE as DB_FILE_NAME;
+
+/// SQLite's `quick_check` (structure of every page, not index contents); the
+/// problem it reports, if any.
+pub(crate) fn quick_check(conn: &Connection) -> Option<String> {
+    let rows: Result<Vec<String>, _> =
+        conn.prepare("PRAGMA quick_check").and_then(|mut stmt| stmt.query_map([], |row| row.get(0))?.collect());
+    match rows {
+        Ok(rows) if rows.len() == 1 && rows.first().is_some_and(|r| r == "ok") => None,
+        Ok(rows) => Some(format!("quick_check: {}", rows.join("; "))),
+        Err(e) => Some(format!("quick_check could not run: {e}")),
+    }
+}
+
+/// What `signalbox store check` reports: SQLite's full `integrity_check` and the row counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckReport {
+    /// `ok`, or each problem SQLite found.
+    pub problems: Vec<String>,
+    /// Rows per table.
+    pub counts: Vec<(&'static str, i64)>,
+}
+
+impl CheckReport {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Checks a stopped or running store's database, read-only: the full
+/// integrity check and the row counts.
+pub fn check(dir: &std::path::Path) -> Result<CheckReport, StoreError> {
+    let path = dir.join(DB_FILE_NAME);
+    if !path.exists() {
+        return Err(StoreError::Open { path: path.display().to_string(), message: "no such file".into() });
+    }
+    let conn = open_reader(&path)?;
+    let mut problems: Vec<String> = match conn
+        .prepare("PRAGMA integrity_check")
+        .and_then(|mut stmt| stmt.query_map([], |row| row.get(0))?.collect::<Result<Vec<String>, _>>())
+    {
+        Ok(rows) if rows.len() == 1 && rows.first().is_some_and(|r| r == "ok") => Vec::new(),
+        Ok(rows) => rows,
+        Err(e) => vec![format!("integrity_check could not finish: {e}")],
+    };
+    let mut counts = Vec::new();
+    for table in ["trains", "decisions", "audit", "stops", "holds", "stage_deployments", "exceptions"] {
+        match conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |row| row.get::<_, i64>(0)) {
+            Ok(n) => counts.push((table, n)),
+            Err(e) => problems.push(format!("cannot count `{table}`: {e}")),
+        }
+    }
+    Ok(CheckReport { problems, counts })
 }

@@ -65,7 +65,7 @@ impl Tx<'_> {
             .and_then(|mut stmt| {
                 stmt.query_row(rusqlite::params![scope, message, created_by, instant(at)], |row| row.get(0))
             })
-            .map_err(StoreError::query("insert_stop"))?;
+            .map_err(self.query_error("insert_stop"))?;
         Ok(Stop {
             id: format_id(STOP_PREFIX, seq),
             scope: scope.to_string(),
@@ -84,7 +84,7 @@ impl Tx<'_> {
                  WHERE lifted_at IS NULL ORDER BY seq",
             )
             .and_then(|mut stmt| stmt.query_map([], StopRow::read)?.collect::<Result<Vec<_>, _>>())
-            .map_err(StoreError::query("active_stops"))?;
+            .map_err(self.query_error("active_stops"))?;
         rows.into_iter().map(StopRow::decode).collect()
     }
 
@@ -104,7 +104,7 @@ impl Tx<'_> {
                 stmt.query_map(rusqlite::params![instant(at), by, scope, SCOPE_ALL], StopRow::read)?
                     .collect::<Result<Vec<_>, _>>()
             })
-            .map_err(StoreError::query("lift_stops"))?;
+            .map_err(self.query_error("lift_stops"))?;
         // RETURNING gives no order.
         rows.sort_by_key(|row| row.seq);
         rows.into_iter().map(StopRow::decode).collect()
@@ -123,7 +123,7 @@ impl Tx<'_> {
             )
             .and_then(|mut stmt| stmt.execute(rusqlite::params![hold.train_id, hold.by, hold.reason, instant(hold.at)]))
             .map(|_| ())
-            .map_err(StoreError::query("set_hold"))
+            .map_err(self.query_error("set_hold"))
     }
 
     pub fn get_hold(&self, train_id: &str) -> Result<Option<Hold>, StoreError> {
@@ -131,7 +131,7 @@ impl Tx<'_> {
             .conn
             .prepare_cached("SELECT train_id, by, reason, at FROM holds WHERE train_id = ?1")
             .and_then(|mut stmt| stmt.query_row([train_id], HoldRow::read).optional())
-            .map_err(StoreError::query("get_hold"))?;
+            .map_err(self.query_error("get_hold"))?;
         row.map(HoldRow::decode).transpose()
     }
 
@@ -142,7 +142,7 @@ impl Tx<'_> {
             .conn
             .prepare_cached("DELETE FROM holds WHERE train_id = ?1 RETURNING train_id, by, reason, at")
             .and_then(|mut stmt| stmt.query_row([train_id], HoldRow::read).optional())
-            .map_err(StoreError::query("clear_hold"))?;
+            .map_err(self.query_error("clear_hold"))?;
         row.map(HoldRow::decode).transpose()
     }
 
@@ -185,7 +185,7 @@ impl Tx<'_> {
         self.conn
             .prepare_cached("SELECT train_id, by, reason, at FROM holds ORDER BY train_id LIMIT ?1")
             .and_then(|mut stmt| stmt.query_map([limit], HoldRow::read)?.collect::<Result<Vec<_>, _>>())
-            .map_err(StoreError::query("hold_rows"))
+            .map_err(self.query_error("hold_rows"))
     }
 
     // ---- stage deployments ----
@@ -211,7 +211,7 @@ impl Tx<'_> {
                 ])
             })
             .map(|_| ())
-            .map_err(StoreError::query("record_stage_deployment"))
+            .map_err(self.query_error("record_stage_deployment"))
     }
 
     /// The latest stage deployment of `squad` and `service` completed by `at`,
@@ -273,7 +273,7 @@ impl Tx<'_> {
                 stmt.query_row(rusqlite::params![squad, service, when], StageRow::read).optional()
             }),
         }
-        .map_err(StoreError::query("latest_stage_deployment"))?;
+        .map_err(self.query_error("latest_stage_deployment"))?;
         row.map(StageRow::decode).transpose()
     }
 
@@ -305,7 +305,7 @@ impl Tx<'_> {
                     |row| row.get(0),
                 )
             })
-            .map_err(StoreError::query("insert_exception"))?;
+            .map_err(self.query_error("insert_exception"))?;
         Ok(Exception {
             id: format_id(EXCEPTION_PREFIX, seq),
             result: new.result,
@@ -330,7 +330,7 @@ impl Tx<'_> {
             .conn
             .prepare_cached(&sql)
             .and_then(|mut stmt| stmt.query_row([seq], ExceptionRow::read).optional())
-            .map_err(StoreError::query("get_exception"))?;
+            .map_err(self.query_error("get_exception"))?;
         row.map(ExceptionRow::decode).transpose()
     }
 
@@ -349,7 +349,7 @@ impl Tx<'_> {
             .conn
             .prepare_cached(&sql)
             .and_then(|mut stmt| stmt.query_row(rusqlite::params![instant(at), by, seq], ExceptionRow::read).optional())
-            .map_err(StoreError::query("delete_exception"))?;
+            .map_err(self.query_error("delete_exception"))?;
         row.map(ExceptionRow::decode).transpose()
     }
 
@@ -363,7 +363,7 @@ impl Tx<'_> {
             .conn
             .prepare_cached(&sql)
             .and_then(|mut stmt| stmt.query_map([instant(at)], ExceptionRow::read)?.collect::<Result<Vec<_>, _>>())
-            .map_err(StoreError::query("live_exceptions"))?;
+            .map_err(self.query_error("live_exceptions"))?;
         rows.into_iter().map(ExceptionRow::decode).collect()
     }
 }

@@ -13,7 +13,7 @@ use rusqlite::Connection;
 use crate::error::StoreError;
 use crate::schema::{self, exec_cached};
 use crate::shared::SharedCache;
-use crate::tx::{Shared, Tx};
+use crate::tx::{Health, Shared, Tx};
 use crate::writer::{self, Counters, Job, ProbeJob, WriteJob};
 
 /// The database file inside the data directory.
@@ -50,6 +50,7 @@ struct Inner {
     writer: Mutex<Option<JoinHandle<()>>>,
     counters: Arc<Counters>,
     cache: Arc<SharedCache>,
+    health: Arc<Health>,
     readers: ReadPool,
     /// Held for the store's life: one process per data directory.
     _lock: std::fs::File,
@@ -85,6 +86,11 @@ impl Store {
         let lock = lock_dir(dir)?;
         let path = dir.join(DB_FILE);
         let conn = schema::open_writer(&path)?;
+        schema::check_identity(&conn, dir)?;
+        let health = Arc::new(Health::default());
+        if let Some(problem) = schema::quick_check(&conn) {
+            health.mark_damaged(&problem);
+        }
         // Readers open after the writer so they find the WAL set up and the schema current.
         let readers = (0..READERS).map(|_| schema::open_reader(&path)).collect::<Result<Vec<_>, _>>()?;
         let counters = Arc::new(Counters::default());
@@ -92,9 +98,10 @@ impl Store {
         let thread_counters = Arc::clone(&counters);
         let cache = Arc::new(SharedCache::default());
         let thread_cache = Arc::clone(&cache);
+        let thread_health = Arc::clone(&health);
         let writer = std::thread::Builder::new()
             .name("signalbox-store-writer".to_string())
-            .spawn(move || writer::run(conn, jobs, thread_counters, thread_cache))
+            .spawn(move || writer::run(conn, jobs, thread_counters, thread_cache, thread_health))
             .map_err(|e| StoreError::Open { path: path.display().to_string(), message: e.to_string() })?;
         Ok(Store {
             inner: Arc::new(Inner {
@@ -103,6 +110,7 @@ impl Store {
                 writer: Mutex::new(Some(writer)),
                 counters,
                 cache,
+                health,
                 readers: ReadPool::new(readers),
                 _lock: lock,
             }),
@@ -128,7 +136,11 @@ impl Store {
         E: From<StoreError> + Send + 'static,
     {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let queued = self.inner.enqueue(Box::new(WriteJob { op, reply }));
+        // A damaged file takes no more writes: they could only make it worse.
+        let queued = match self.inner.health.damaged() {
+            Some(message) => Err(StoreError::Damaged { message }),
+            None => self.inner.enqueue(Box::new(WriteJob { op, reply })),
+        };
         async move {
             queued.map_err(E::from)?;
             // The writer drops the sender only if it died before answering.
@@ -144,18 +156,26 @@ impl Store {
         let conn = lease.conn()?;
         // Read before the transaction begins: its snapshot holds at least this generation.
         let generation = self.inner.cache.generation();
-        exec_cached(conn, "BEGIN DEFERRED").map_err(StoreError::query("read"))?;
-        let result = f(&Tx::new(conn, Shared::Reader { cache: &self.inner.cache, generation }));
+        let health = &*self.inner.health;
+        exec_cached(conn, "BEGIN DEFERRED").map_err(|e| health.note(StoreError::query("read")(e)))?;
+        let result = f(&Tx::new(conn, Shared::Reader { cache: &self.inner.cache, generation, health }));
         // Ending a read transaction cannot lose anything; a failure here only
         // means the lease's drop will try again.
         let _ = exec_cached(conn, if result.is_ok() { "COMMIT" } else { "ROLLBACK" });
         result
     }
 
-    /// Whether a write could be made now: the writer is running and the
-    /// database accepts a write (which is then rolled back). Blocks until the
+    /// Whether a write can be committed now: the file is not known to be
+    /// damaged, no write failed for lack of space in the last 10 s, the writer
+    /// is running, and a small write (one meta row) commits. Blocks until the
     /// writer answers, at most 5 s. For readiness checks.
     pub fn check_writable(&self) -> Result<(), StoreError> {
+        if let Some(message) = self.inner.health.damaged() {
+            return Err(StoreError::Damaged { message });
+        }
+        if let Some(full) = self.inner.health.full() {
+            return Err(full);
+        }
         let (reply, answer) = mpsc::sync_channel(1);
         self.inner.enqueue(Box::new(ProbeJob { reply }))?;
         match answer.recv_timeout(PROBE_TIMEOUT) {

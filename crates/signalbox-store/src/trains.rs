@@ -40,7 +40,7 @@ impl Tx<'_> {
             .conn
             .prepare_cached(&sql)
             .and_then(|mut stmt| stmt.query_row([id], TrainRow::read).optional())
-            .map_err(StoreError::query("get_train"))?;
+            .map_err(self.query_error("get_train"))?;
         row.map(TrainRow::decode).transpose()
     }
 
@@ -73,7 +73,7 @@ impl Tx<'_> {
                 ])
             })
             .map(|_| ())
-            .map_err(StoreError::query("put_train"))
+            .map_err(self.query_error("put_train"))
     }
 
     /// The trains the filter matches, oldest first (by `created_at`, then id).
@@ -105,7 +105,7 @@ impl Tx<'_> {
             .conn
             .prepare_cached(&sql)
             .and_then(|mut stmt| stmt.query_map(params.as_slice(), TrainRow::read)?.collect::<Result<Vec<_>, _>>())
-            .map_err(StoreError::query("list_trains"))?;
+            .map_err(self.query_error("list_trains"))?;
         rows.into_iter().map(TrainRow::decode).collect()
     }
 
@@ -114,7 +114,7 @@ impl Tx<'_> {
             .conn
             .prepare_cached("SELECT COUNT(*) FROM trains")
             .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
-            .map_err(StoreError::query("count_trains"))?;
+            .map_err(self.query_error("count_trains"))?;
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
@@ -136,7 +136,7 @@ impl Tx<'_> {
                 ])
             })
             .map(|_| ())
-            .map_err(StoreError::query("insert_decision"))
+            .map_err(self.query_error("insert_decision"))
     }
 
     pub fn get_decision(&self, decision_id: &str) -> Result<Option<Decision>, StoreError> {
@@ -144,7 +144,7 @@ impl Tx<'_> {
             .conn
             .prepare_cached("SELECT decision FROM decisions WHERE decision_id = ?1")
             .and_then(|mut stmt| stmt.query_row([decision_id], |row| row.get(0)).optional())
-            .map_err(StoreError::query("get_decision"))?;
+            .map_err(self.query_error("get_decision"))?;
         json.map(|text| from_json(&format!("decision `{decision_id}`"), &text)).transpose()
     }
 
@@ -159,7 +159,7 @@ impl Tx<'_> {
             .and_then(|mut stmt| {
                 stmt.query_map([train_id], |row| row.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()
             })
-            .map_err(StoreError::query("decisions_for"))?;
+            .map_err(self.query_error("decisions_for"))?;
         texts.iter().map(|text| from_json(&format!("a decision of train `{train_id}`"), text)).collect()
     }
 }

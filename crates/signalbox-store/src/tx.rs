@@ -29,9 +29,56 @@ pub struct Tx<'a> {
 #[derive(Clone, Copy)]
 pub(crate) enum Shared<'a> {
     /// On the writer: whether an operation of this batch has touched a decision input.
-    Writer { cache: &'a SharedCache, touched: &'a Cell<bool> },
+    Writer { cache: &'a SharedCache, touched: &'a Cell<bool>, health: &'a Health },
     /// On a read connection: the generation read before the transaction began.
-    Reader { cache: &'a SharedCache, generation: u64 },
+    Reader { cache: &'a SharedCache, generation: u64, health: &'a Health },
+}
+
+/// What the store has learnt about its file: once SQLite reports it damaged,
+/// writes are refused and readiness fails until the operator repairs it.
+#[derive(Debug, Default)]
+pub(crate) struct Health {
+    damaged: std::sync::Mutex<Option<String>>,
+    /// When a write last failed for lack of space, and why.
+    full: std::sync::Mutex<Option<(std::time::Instant, String)>>,
+}
+
+/// After a write failed for lack of space, the store counts as unable to
+/// commit for this long (a nearly full disk may still take the readiness
+/// probe's one small row while every real write fails).
+pub(crate) const FULL_FOR: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl Health {
+    pub(crate) fn mark_damaged(&self, why: &str) {
+        let mut damaged = self.damaged.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        damaged.get_or_insert_with(|| why.to_string());
+    }
+
+    /// Why the file is damaged, if it is.
+    pub(crate) fn damaged(&self) -> Option<String> {
+        self.damaged.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Why the store cannot commit now: a write failed for lack of space within [`FULL_FOR`].
+    pub(crate) fn full(&self) -> Option<StoreError> {
+        let full = self.full.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        full.as_ref()
+            .filter(|(at, _)| at.elapsed() < FULL_FOR)
+            .map(|(_, message)| StoreError::Full { op: "a recent write".into(), message: message.clone() })
+    }
+
+    /// Notes what an error says about the file, and passes it on.
+    pub(crate) fn note(&self, e: StoreError) -> StoreError {
+        match &e {
+            StoreError::Damaged { message } => self.mark_damaged(message),
+            StoreError::Full { message, .. } => {
+                let mut full = self.full.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                *full = Some((std::time::Instant::now(), message.clone()));
+            }
+            _ => {}
+        }
+        e
+    }
 }
 
 impl<'a> Tx<'a> {
@@ -48,6 +95,14 @@ impl<'a> Tx<'a> {
         }
     }
 
+    /// Maps a SQLite error of the method `op`, noting a damaged file on the way.
+    pub(crate) fn query_error(&self, op: &'static str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        let health = match self.shared {
+            Shared::Writer { health, .. } | Shared::Reader { health, .. } => health,
+        };
+        move |e| health.note(StoreError::query(op)(e))
+    }
+
     /// The generation of decision inputs this transaction sees, if it sees
     /// exactly one: on a read connection, the generation its snapshot holds
     /// at least; on the writer, the current one, unless this batch has already
@@ -56,7 +111,7 @@ impl<'a> Tx<'a> {
     /// and stage deployments go.
     pub fn generation(&self) -> Option<u64> {
         match self.shared {
-            Shared::Writer { cache, touched } => (!touched.get()).then(|| cache.generation()),
+            Shared::Writer { cache, touched, .. } => (!touched.get()).then(|| cache.generation()),
             Shared::Reader { generation, .. } => Some(generation),
         }
     }
@@ -91,12 +146,43 @@ impl<'a> Tx<'a> {
         Ok(state)
     }
 
+    /// Remembers `key` until `until`; true the first time it is seen (since
+    /// the last time it was forgotten). Keys whose time is over by `at` are
+    /// forgotten first. For requests that must be acted on once: a Slack
+    /// event's id, a signed slash command.
+    pub fn first_sighting(&self, key: &str, at: DateTime<Utc>, until: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.conn
+            .prepare_cached("DELETE FROM seen WHERE until <= ?1")
+            .and_then(|mut stmt| stmt.execute([instant(at)]))
+            .map_err(self.query_error("first_sighting"))?;
+        let inserted = self
+            .conn
+            .prepare_cached("INSERT INTO seen (key, until) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING")
+            .and_then(|mut stmt| stmt.execute([key, &instant(until)]))
+            .map_err(self.query_error("first_sighting"))?;
+        Ok(inserted == 1)
+    }
+
+    /// Caps the database at `pages` pages (never below its current size; 0
+    /// for exactly its current size) and returns the cap: growing past it
+    /// fails as a full disk does. For tests of the full-disk path.
+    #[doc(hidden)]
+    pub fn limit_pages_for_tests(&self, pages: u64) -> Result<u64, StoreError> {
+        let current: i64 =
+            self.conn.query_row("PRAGMA page_count", [], |row| row.get(0)).map_err(self.query_error("page_count"))?;
+        let pages = if pages == 0 { current } else { i64::try_from(pages).unwrap_or(i64::MAX) };
+        self.conn
+            .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |row| row.get::<_, i64>(0))
+            .map(|cap| u64::try_from(cap).unwrap_or(0))
+            .map_err(self.query_error("limit_pages_for_tests"))
+    }
+
     /// A small setting, such as the hash of the bootstrap token.
     pub fn get_meta(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.conn
             .prepare_cached("SELECT value FROM meta WHERE key = ?1")
             .and_then(|mut stmt| stmt.query_row([key], |row| row.get(0)).optional())
-            .map_err(StoreError::query("get_meta"))
+            .map_err(self.query_error("get_meta"))
     }
 
     /// Sets a small setting, replacing any previous value.
@@ -108,7 +194,7 @@ impl<'a> Tx<'a> {
             )
             .and_then(|mut stmt| stmt.execute([key, value]))
             .map(|_| ())
-            .map_err(StoreError::query("set_meta"))
+            .map_err(self.query_error("set_meta"))
     }
 }
 

@@ -18,7 +18,7 @@ use rusqlite::Connection;
 use crate::error::StoreError;
 use crate::schema::exec_cached;
 use crate::shared::SharedCache;
-use crate::tx::{Shared, Tx};
+use crate::tx::{Health, Shared, Tx};
 
 /// The most operations one transaction takes; more wait for the next one.
 pub(crate) const MAX_BATCH: usize = 512;
@@ -96,7 +96,7 @@ impl<R: Send, E: From<StoreError> + Send> Answer for WriteAnswer<R, E> {
     }
 }
 
-/// The readiness probe: proves the writer is alive and can write, keeps nothing.
+/// The readiness probe: proves the writer is alive and can commit a write (one small meta row).
 pub(crate) struct ProbeJob {
     pub(crate) reply: std::sync::mpsc::SyncSender<Result<(), StoreError>>,
 }
@@ -119,8 +119,9 @@ struct ProbeAnswer {
 
 impl Answer for ProbeAnswer {
     fn keep(&self) -> bool {
-        // The probe's write is always rolled back: it only proves it could be made.
-        false
+        // The probe's write is committed: readiness means a commit can be made
+        // now (a full disk fails the COMMIT, not the write before it).
+        self.result.is_ok()
     }
 
     fn send(self: Box<Self>, batch: Result<(), StoreError>) {
@@ -129,7 +130,13 @@ impl Answer for ProbeAnswer {
 }
 
 /// The writer thread's body: batches until every `Sender` is gone and the queue is empty.
-pub(crate) fn run(conn: Connection, queue: Receiver<Box<dyn Job>>, counters: Arc<Counters>, cache: Arc<SharedCache>) {
+pub(crate) fn run(
+    conn: Connection,
+    queue: Receiver<Box<dyn Job>>,
+    counters: Arc<Counters>,
+    cache: Arc<SharedCache>,
+    health: Arc<Health>,
+) {
     while let Ok(first) = queue.recv() {
         let mut batch = Vec::with_capacity(MAX_BATCH.min(64));
         batch.push(first);
@@ -139,7 +146,7 @@ pub(crate) fn run(conn: Connection, queue: Receiver<Box<dyn Job>>, counters: Arc
                 Err(_) => break,
             }
         }
-        run_batch(&conn, batch, &counters, &cache);
+        run_batch(&conn, batch, &counters, &cache, &health);
     }
     // The queue is closed: copy the WAL into the database file so a stopped
     // store is one self-contained file. Committed data is durable in the WAL
@@ -165,11 +172,12 @@ fn tracing_free_warning(e: &rusqlite::Error) {
 /// transaction back undoes it just as well, and SQLite then keeps no journal
 /// copy of every page it touches, which matters for `start trains`, one
 /// operation that rewrites thousands of trains.
-fn run_batch(conn: &Connection, jobs: Vec<Box<dyn Job>>, counters: &Counters, cache: &SharedCache) {
+fn run_batch(conn: &Connection, jobs: Vec<Box<dyn Job>>, counters: &Counters, cache: &SharedCache, health: &Health) {
     let mut jobs = jobs.into_iter();
     while jobs.len() > 0 {
         if let Err(e) = exec_cached(conn, "BEGIN IMMEDIATE") {
-            let error = StoreError::Begin { message: e.to_string() };
+            let error =
+                health.note(StoreError::classify("BEGIN", &e).unwrap_or(StoreError::Begin { message: e.to_string() }));
             for job in jobs {
                 job.fail(error.clone());
             }
@@ -181,12 +189,12 @@ fn run_batch(conn: &Connection, jobs: Vec<Box<dyn Job>>, counters: &Counters, ca
         let touched = Cell::new(false);
         for job in jobs.by_ref() {
             counters.ops.fetch_add(1, Ordering::Relaxed);
-            let shared = Shared::Writer { cache, touched: &touched };
+            let shared = Shared::Writer { cache, touched: &touched, health };
             match run_one(conn, job, shared, !alone) {
                 Step::Ran(answer) => answers.push(answer),
                 Step::Aborted(answer, error) => {
                     answers.extend(answer);
-                    aborted = Some(error);
+                    aborted = Some(health.note(error));
                     break;
                 }
             }
@@ -201,7 +209,7 @@ fn run_batch(conn: &Connection, jobs: Vec<Box<dyn Job>>, counters: &Counters, ca
                 rollback(conn);
                 Ok(())
             }
-            None => commit(conn, counters),
+            None => commit(conn, counters).map_err(|e| health.note(e)),
         };
         if touched.get() {
             cache.invalidate();
@@ -221,7 +229,9 @@ enum Step {
 /// Runs one job, inside its own savepoint when other jobs share its
 /// transaction (alone, a failure rolls the transaction back instead).
 fn run_one(conn: &Connection, job: Box<dyn Job>, shared: Shared<'_>, savepoint: bool) -> Step {
-    let aborted = |e: rusqlite::Error| StoreError::Aborted { message: e.to_string() };
+    let aborted = |e: rusqlite::Error| {
+        StoreError::classify("SAVEPOINT", &e).unwrap_or(StoreError::Aborted { message: e.to_string() })
+    };
     if savepoint {
         if let Err(e) = exec_cached(conn, "SAVEPOINT op") {
             let error = aborted(e);
@@ -257,7 +267,7 @@ fn commit(conn: &Connection, counters: &Counters) -> Result<(), StoreError> {
             counters.failed_commits.fetch_add(1, Ordering::Relaxed);
             // A failed COMMIT may leave the transaction open; end it so the next batch can begin.
             rollback(conn);
-            Err(StoreError::Commit { message: e.to_string() })
+            Err(StoreError::classify("COMMIT", &e).unwrap_or(StoreError::Commit { message: e.to_string() }))
         }
     }
 }

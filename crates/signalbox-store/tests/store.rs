@@ -547,7 +547,7 @@ fn assert_db_file_only_in(dir: &Path) {
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    assert_eq!(names, ["signalbox.db", "signalbox.lock"]);
+    assert_eq!(names, ["signalbox.db", "signalbox.id", "signalbox.lock"]);
 }
 
 #[test]
@@ -568,12 +568,14 @@ fn shutdown_finishes_queued_writes_then_refuses_more() {
 }
 
 #[test]
-fn a_running_store_is_writable_and_the_probe_leaves_no_trace() {
+fn a_running_store_is_writable_and_the_probe_commits_only_its_own_row() {
     let dir = data_dir();
     let store = Store::open(dir.path()).unwrap();
     store.check_writable().unwrap();
     store.check_writable().unwrap();
-    assert_eq!(store.read(|t| t.get_meta("signalbox.writable_probe")).unwrap(), None);
+    assert_eq!(store.read(|t| t.get_meta("signalbox.writable_probe")).unwrap().as_deref(), Some("ok"));
+    assert_eq!(store.read(|t| t.audit_page(None, None, 10)).unwrap(), Vec::new());
+    assert_eq!(store.read(|t| t.count_trains()).unwrap(), 0);
 }
 
 #[test]
@@ -675,4 +677,97 @@ fn ties_between_stage_deployments_break_as_the_core_says() {
         assert_eq!(stored, expected, "version {version:?}");
         assert_eq!(stored.map(|d| d.train_id), Some("CHG7".to_string()));
     }
+}
+
+/// A database file that is not the one the data directory held is refused:
+/// truncated to nothing (it would otherwise start as a fresh install) or
+/// swapped for another store's. Removing `signalbox.id` starts afresh on purpose.
+#[test]
+fn a_truncated_or_swapped_database_is_refused() {
+    let dir = data_dir();
+    let other = data_dir();
+    for d in [dir.path(), other.path()] {
+        let store = Store::open(d).unwrap();
+        write(&store, |t| t.set_meta("k", "v")).unwrap();
+        store.shutdown();
+    }
+    let id = std::fs::read_to_string(dir.path().join(signalbox_store::ID_FILE)).unwrap();
+    assert!(id.starts_with("st_"), "{id}");
+
+    std::fs::copy(other.path().join("signalbox.db"), dir.path().join("signalbox.db")).unwrap();
+    let Err(StoreError::WrongStore(message)) = Store::open(dir.path()).map(drop) else {
+        panic!("a swapped file opened")
+    };
+    assert!(message.contains("another store") && message.contains(id.trim()), "{message}");
+
+    std::fs::write(dir.path().join("signalbox.db"), b"").unwrap();
+    let Err(StoreError::WrongStore(message)) = Store::open(dir.path()).map(drop) else {
+        panic!("an empty file opened")
+    };
+    assert!(message.contains("truncated") && message.contains(id.trim()), "{message}");
+
+    std::fs::remove_file(dir.path().join(signalbox_store::ID_FILE)).unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.read(|t| t.get_meta("k")).unwrap(), None, "a new, empty store");
+}
+
+/// Garbage in a page in the middle of the file: the store still opens (so
+/// what can be read is read), but says it is damaged, refuses writes and fails
+/// readiness; the full check names the problem.
+#[test]
+fn a_damaged_file_is_detected_at_open_and_refuses_writes() {
+    let dir = data_dir();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        write(&store, |t| {
+            (0..300).try_for_each(|i| {
+                t.append_audit(&NewAudit {
+                    at: at("2026-11-23T10:00:00Z"),
+                    actor: "chat:U1".into(),
+                    action: AuditAction::ChatCommand,
+                    train_id: Some(format!("CHG{i}")),
+                    detail: json!({ "text": "x".repeat(500) }),
+                })
+                .map(drop)
+            })
+        })
+        .unwrap();
+        store.shutdown();
+    }
+    assert!(signalbox_store::check(dir.path()).unwrap().ok());
+    let path = dir.path().join("signalbox.db");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let page = 4096;
+    assert!(bytes.len() > 20 * page, "{} bytes", bytes.len());
+    for b in &mut bytes[10 * page..11 * page] {
+        *b = 0xA5;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+
+    let store = Store::open(dir.path()).unwrap();
+    assert!(matches!(store.check_writable(), Err(StoreError::Damaged { .. })), "{:?}", store.check_writable());
+    assert!(matches!(write(&store, |t| t.set_meta("k", "v")), Err(StoreError::Damaged { .. })));
+    assert_eq!(store.read(|t| t.get_meta("store_id")).unwrap().map(|id| id.starts_with("st_")), Some(true));
+    let report = signalbox_store::check(dir.path()).unwrap();
+    assert!(!report.ok(), "{report:?}");
+}
+
+/// A full disk (here: the database's page limit) fails the write with a
+/// retryable error; reads go on, and writes work again once there is room.
+#[test]
+fn a_full_disk_fails_writes_retryably_and_reads_go_on() {
+    let dir = data_dir();
+    let store = Store::open(dir.path()).unwrap();
+    write(&store, |t| t.set_meta("before", "v")).unwrap();
+    let pages = write(&store, |t| t.limit_pages_for_tests(0)).unwrap();
+    let big = "x".repeat(64 * 1024);
+    let failed = write(&store, move |t| t.set_meta("big", &big));
+    assert!(matches!(&failed, Err(StoreError::Full { .. })), "{failed:?}");
+    assert!(failed.as_ref().unwrap_err().is_unavailable());
+    // A nearly full disk may take a small probe; readiness fails all the same.
+    assert!(matches!(store.check_writable(), Err(StoreError::Full { .. })), "{:?}", store.check_writable());
+    assert_eq!(store.read(|t| t.get_meta("before")).unwrap().as_deref(), Some("v"));
+    write(&store, move |t| t.limit_pages_for_tests(pages + 1000)).unwrap();
+    let big = "x".repeat(64 * 1024);
+    write(&store, move |t| t.set_meta("big", &big)).unwrap();
 }

@@ -34,18 +34,21 @@ pub(crate) async fn healthz() -> Response {
     Json(json!({ "status": "ok" })).into_response()
 }
 
-#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, description = "Policies loaded and the store writable"), (status = 503, description = "Not ready")))]
+#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, description = "Policies loaded and the store writable; `calendars` lists each calendar feed and whether it is stale"), (status = 503, description = "Not ready")))]
 pub(crate) async fn readyz(State(app): State<AppState>) -> Response {
     let runtime = app.runtime();
     // The probe goes through the writer and may wait; keep it off the async threads.
     let store = app.store.clone();
     let writable = tokio::task::spawn_blocking(move || store.check_writable()).await;
     let writable = writable.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string()));
+    // A stale calendar does not make the server unready: its last good copy is in force.
+    let calendars = crate::calendars::status(&app, app.request("readyz").at);
     match writable {
         Ok(()) => Json(json!({
             "status": "ready",
             "policy_revision": runtime.evaluator.revision(),
             "policies": runtime.evaluator.policies().entries().len(),
+            "calendars": calendars,
         }))
         .into_response(),
         Err(e) => ApiError::Unavailable(format!("the store is not writable: {e}")).into_response(),
@@ -58,6 +61,7 @@ pub(crate) async fn metrics(State(app): State<AppState>) -> Response {
     metrics::counter!("signalbox_store_commits_total").absolute(stats.commits);
     metrics::counter!("signalbox_store_failed_commits_total").absolute(stats.failed_commits);
     metrics::counter!("signalbox_store_ops_total").absolute(stats.ops);
+    crate::calendars::status(&app, app.request("metrics").at);
     match app.metrics_handle() {
         Some(handle) => handle.render().into_response(),
         None => (StatusCode::OK, String::new()).into_response(),

@@ -7,7 +7,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use signalbox_store::StoreError;
+
 use crate::service::ServiceError;
+
+/// How long a client is asked to wait before retrying a 503 from the store.
+pub const RETRY_AFTER_SECONDS: u64 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -35,9 +40,13 @@ pub enum ApiError {
     /// 422: a configuration or policy set that does not load.
     #[error("{0}")]
     Invalid(String),
-    /// 503: not ready, or the store cannot serve just now (closed, stuck, busy): retry.
+    /// 503: not ready.
     #[error("{0}")]
     Unavailable(String),
+    /// 503 with `Retry-After`: the store cannot take this just now (closed,
+    /// stuck, busy, the disk full, the file damaged); retry later.
+    #[error("{0}")]
+    StoreUnavailable(String),
     /// 500: logged in full, answered generically.
     #[error("internal error: {0}")]
     Internal(String),
@@ -54,7 +63,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -70,6 +79,7 @@ impl ApiError {
             ApiError::TooLarge(_) => "too_large",
             ApiError::Invalid(_) => "invalid",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::StoreUnavailable(_) => "store_unavailable",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -84,7 +94,15 @@ impl From<ServiceError> for ApiError {
             ServiceError::Refused(m) => ApiError::Invalid(m),
             ServiceError::Unavailable(e) => {
                 tracing::warn!(error = %e, "the store is unavailable");
-                ApiError::Unavailable("the store is unavailable just now; try again".into())
+                let why = match e {
+                    StoreError::Full { .. } => " (the disk is full)",
+                    StoreError::Damaged { .. } => " (its file is damaged; see `signalbox store check`)",
+                    StoreError::Closed => " (the server is shutting down)",
+                    _ => "",
+                };
+                ApiError::StoreUnavailable(format!(
+                    "the store cannot take this just now{why}; nothing was changed, try again later"
+                ))
             }
             ServiceError::Internal(m) => ApiError::Internal(m),
         }
@@ -102,7 +120,11 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let body = json!({ "error": { "code": self.code(), "message": message } });
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if matches!(self, ApiError::StoreUnavailable(_)) {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, RETRY_AFTER_SECONDS.into());
+        }
+        response
     }
 }
 
@@ -113,7 +135,8 @@ mod tests {
     #[test]
     fn a_store_that_cannot_serve_is_503_and_a_broken_one_500() {
         let closed = ApiError::from(ServiceError::from(signalbox_store::StoreError::Closed));
-        assert_eq!((closed.status(), closed.code()), (StatusCode::SERVICE_UNAVAILABLE, "unavailable"));
+        assert_eq!((closed.status(), closed.code()), (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"));
+        assert_eq!(closed.into_response().headers()["retry-after"], "5");
         let stuck = ApiError::from(ServiceError::from(signalbox_store::StoreError::WriterStuck { seconds: 5 }));
         assert_eq!(stuck.status(), StatusCode::SERVICE_UNAVAILABLE);
         let damaged = signalbox_store::StoreError::Decode { what: "x".into(), message: "y".into() };

@@ -12,12 +12,13 @@ pub mod exceptions;
 pub mod json;
 pub mod stops;
 pub mod trains;
+pub mod waiting;
 
 use axum::Router;
 
 use crate::state::AppState;
 
-/// Every `/v1/*` and health route.
+/// Every `/v1/*` and health route but those of [`waiting`], which bound their own time.
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(trains::router())

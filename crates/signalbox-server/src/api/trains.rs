@@ -3,7 +3,7 @@
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::post;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -20,7 +20,6 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/trains", post(submit).get(list_trains))
-        .route("/v1/trains/{id}", get(get_train))
         .route("/v1/trains/{id}/{action}", post(train_action))
         .route("/v1/reevaluate", post(reevaluate))
         .route("/v1/evaluate", post(evaluate))
@@ -37,17 +36,6 @@ pub(crate) async fn submit(
 ) -> Result<Response, ApiError> {
     let ctx = who.require(&app, &[Role::Pipeline, Role::Conductor], "submitting a train")?;
     Ok(Json(service::submit(&app, &ctx, train).await?).into_response())
-}
-
-#[utoipa::path(get, path = "/v1/trains/{id}", tag = "trains", params(("id" = String, Path, description = "Train id, case-insensitive")),
-    responses((status = 200, body = TrainView), (status = 404, description = "No such train")), security(("bearer" = [])))]
-pub(crate) async fn get_train(
-    State(app): State<AppState>,
-    who: Principal,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    who.require(&app, ANY, "reading a train")?;
-    Ok(Json(service::get_train(&app, &id)?).into_response())
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -8,7 +8,6 @@ use signalbox_store::AuditAction;
 
 use super::error::ServiceError;
 use super::round::audit;
-use crate::runtime::Runtime;
 use crate::state::{AppState, Ctx};
 
 /// The policy revisions before and after a reload.
@@ -21,7 +20,11 @@ pub struct Reloaded {
 /// Reload: the new configuration and policies are checked as a set before
 /// they serve; an invalid set is refused and the old one keeps serving.
 pub async fn reload(app: &AppState, ctx: &Ctx) -> Result<Reloaded, ServiceError> {
-    let runtime = match Runtime::load(app.config_path(), app.bootstrap_token()) {
+    // Calendars are read again too; one that cannot be keeps its last good copy.
+    // No calendar refresh runs between reading them and the swap.
+    let feeds = app.runtime().feeds.clone();
+    let _swapping = feeds.swapping.lock().await;
+    let runtime = match crate::calendars::reload_runtime(app, ctx.at).await {
         Ok(runtime) => runtime,
         Err(e) => {
             let error = format!("{e:#}");
@@ -38,7 +41,15 @@ pub async fn reload(app: &AppState, ctx: &Ctx) -> Result<Reloaded, ServiceError>
         old_revision: current.evaluator.revision().to_string(),
         new_revision: runtime.evaluator.revision().to_string(),
     };
-    let detail = json!({ "old_revision": reloaded.old_revision, "new_revision": reloaded.new_revision });
+    let calendars =
+        crate::calendars::changes(&current.evaluator.config().imported, &runtime.evaluator.config().imported);
+    let mut detail = serde_json::Map::new();
+    detail.insert("old_revision".into(), json!(reloaded.old_revision));
+    detail.insert("new_revision".into(), json!(reloaded.new_revision));
+    if !calendars.is_empty() {
+        detail.insert("calendars".into(), serde_json::Value::Object(calendars));
+    }
+    let detail = serde_json::Value::Object(detail);
     let ctx = ctx.clone();
     app.store.write(move |tx| audit(tx, &ctx, AuditAction::Reload, None, detail)).await?;
     app.swap_runtime(Arc::new(runtime));

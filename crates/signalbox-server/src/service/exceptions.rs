@@ -8,6 +8,7 @@ use signalbox_core::time::format_duration;
 use signalbox_core::{Exception, ExceptionRequest, TrainState};
 use signalbox_store::{AuditAction, NewException, TrainFilter};
 
+use super::changes;
 use super::error::ServiceError;
 use super::round::{audit, state_after, Round};
 use crate::runtime::Runtime;
@@ -86,6 +87,7 @@ pub async fn create_exception(
             Ok::<_, ServiceError>(exception)
         })
         .await?;
+    changes::exception_changed(app, ctx, &exception, "live");
     // Which pending trains it would change is advice for the reply: worked out
     // after the commit, on a read connection, so it never holds up the writer.
     let affected_trains = affected_by(app, &runtime, &exception, ctx)?;
@@ -141,14 +143,18 @@ pub fn list_exceptions(app: &AppState, ctx: &Ctx) -> Result<Vec<ExceptionView>, 
 }
 
 pub async fn delete_exception(app: &AppState, ctx: &Ctx, id: String) -> Result<Exception, ServiceError> {
-    let ctx = ctx.clone();
-    app.store
+    let write_ctx = ctx.clone();
+    let deleted = app
+        .store
         .write(move |tx| {
+            let ctx = write_ctx;
             let deleted = tx
                 .delete_exception(&id, &ctx.actor, ctx.at)?
                 .ok_or_else(|| ServiceError::NotFound(format!("no live exception `{id}`")))?;
             audit(tx, &ctx, AuditAction::ExceptionDelete, None, json!({ "exception": deleted }))?;
-            Ok(deleted)
+            Ok::<_, ServiceError>(deleted)
         })
-        .await
+        .await?;
+    changes::exception_changed(app, ctx, &deleted, "deleted");
+    Ok(deleted)
 }

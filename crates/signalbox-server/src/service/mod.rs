@@ -9,6 +9,7 @@
 
 mod admin;
 mod audit;
+mod changes;
 mod error;
 mod exceptions;
 pub mod notify;

@@ -46,18 +46,18 @@ pub(super) struct Round<'a, 't> {
     runtime: &'a Runtime,
     pub(super) shared: Arc<SharedState>,
     ctx: &'a Ctx,
-    /// Trains this round left pending, announced once the round has committed.
-    left_pending: RefCell<Vec<TrainRecord>>,
+    /// Every train this round recorded a decision for, announced once the round has committed.
+    recorded: RefCell<Vec<TrainRecord>>,
 }
 
 impl<'a, 't> Round<'a, 't> {
     pub(super) fn new(tx: &'a Tx<'t>, runtime: &'a Runtime, ctx: &'a Ctx) -> Result<Self, ServiceError> {
-        Ok(Round { tx, runtime, shared: tx.shared_state(ctx.at)?, ctx, left_pending: RefCell::default() })
+        Ok(Round { tx, runtime, shared: tx.shared_state(ctx.at)?, ctx, recorded: RefCell::default() })
     }
 
-    /// The trains this round's decisions left waiting for a conductor.
-    pub(super) fn left_pending(self) -> Vec<TrainRecord> {
-        self.left_pending.into_inner()
+    /// The trains this round recorded decisions for.
+    pub(super) fn recorded(self) -> Vec<TrainRecord> {
+        self.recorded.into_inner()
     }
 
     /// Decides `train` against what the store holds; also says whether it is held.
@@ -114,9 +114,7 @@ impl<'a, 't> Round<'a, 't> {
         crate::metrics::record_decision(&record.decision);
         let detail = json!({ "state": record.state, "decision": record.decision });
         let entry = audit(self.tx, self.ctx, action, Some(&record.train.id), detail)?;
-        if record.state == TrainState::Pending && record.decision.outcome == Outcome::Manual {
-            self.left_pending.borrow_mut().push(record.clone());
-        }
+        self.recorded.borrow_mut().push(record.clone());
         Ok((record, entry))
     }
 }

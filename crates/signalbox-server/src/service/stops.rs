@@ -6,6 +6,7 @@ use serde_json::json;
 use signalbox_core::{Stop, TrainState};
 use signalbox_store::{AuditAction, TrainFilter};
 
+use super::changes;
 use super::error::ServiceError;
 use super::notify::{self, Notice};
 use super::round::{audit, Round};
@@ -31,15 +32,17 @@ pub async fn create_stop(app: &AppState, ctx: &Ctx, scope: &str, message: &str) 
     if message.is_empty() {
         return Err(ServiceError::Invalid("`message` is required: say why trains are stopped".into()));
     }
-    let ctx = ctx.clone();
+    let write_ctx = ctx.clone();
     let stop = app
         .store
         .write(move |tx| {
+            let ctx = write_ctx;
             let stop = tx.insert_stop(&scope, &message, &ctx.actor, ctx.at)?;
             audit(tx, &ctx, AuditAction::Stop, None, json!({ "stop": stop }))?;
             Ok::<_, ServiceError>(stop)
         })
         .await?;
+    changes::stop_changed(app, ctx, &stop, "active");
     notify::announce(app, vec![Notice::Stopped(stop.clone())]);
     Ok(stop)
 }
@@ -64,7 +67,7 @@ pub async fn start_trains(app: &AppState, ctx: &Ctx, scope: &str) -> Result<Star
     check_scope(&runtime, &scope)?;
     let write_ctx = ctx.clone();
     let write_scope = scope.clone();
-    let (report, pending) = app
+    let (report, lifted, recorded) = app
         .store
         .write(move |tx| {
             let (ctx, scope) = (write_ctx, write_scope);
@@ -83,7 +86,7 @@ pub async fn start_trains(app: &AppState, ctx: &Ctx, scope: &str) -> Result<Star
                     _ => report.pending += 1,
                 }
             }
-            Ok::<_, ServiceError>((report, round.left_pending()))
+            Ok::<_, ServiceError>((report, lifted, round.recorded()))
         })
         .await?;
     let started = Notice::Started {
@@ -93,6 +96,9 @@ pub async fn start_trains(app: &AppState, ctx: &Ctx, scope: &str) -> Result<Star
         rejected: report.rejected,
         pending: report.pending,
     };
-    notify::announce(app, vec![started, Notice::Pending(pending)]);
+    for stop in &lifted {
+        changes::stop_changed(app, ctx, stop, "lifted");
+    }
+    changes::trains_decided(app, ctx, recorded, vec![started]);
     Ok(report)
 }

@@ -7,8 +7,8 @@ use serde_json::json;
 use signalbox_core::{Decision, Hold, StageDeployment, Train, TrainState};
 use signalbox_store::{AuditAction, TrainFilter, TrainRecord, Tx};
 
+use super::changes;
 use super::error::ServiceError;
-use super::notify::{self, Notice};
 use super::round::{audit, get_record, train_id, view, Round, TrainView};
 use crate::runtime::Runtime;
 use crate::state::{AppState, Ctx};
@@ -28,10 +28,11 @@ pub async fn submit(app: &AppState, ctx: &Ctx, train: Train) -> Result<TrainView
     let runtime = app.runtime();
     train.validate(runtime.evaluator.config()).map_err(|e| ServiceError::Invalid(e.to_string()))?;
     let early = app.store.read(|tx| Ok(decide_early(tx, &runtime, &train, ctx)))??;
-    let ctx = ctx.clone();
-    let (view, pending) = app
+    let write_ctx = ctx.clone();
+    let (view, recorded) = app
         .store
         .write(move |tx| {
+            let ctx = write_ctx;
             let existing = tx.get_train(&train.id)?;
             match existing {
                 Some(record) if record.train == train => Ok((view(tx, record)?, Vec::new())),
@@ -61,12 +62,12 @@ pub async fn submit(app: &AppState, ctx: &Ctx, train: Train) -> Result<TrainView
                         },
                         Some(_) => view(tx, record)?,
                     };
-                    Ok((view, round.left_pending()))
+                    Ok((view, round.recorded()))
                 }
             }
         })
         .await?;
-    notify::announce(app, vec![Notice::Pending(pending)]);
+    changes::trains_decided(app, ctx, recorded, Vec::new());
     Ok(view)
 }
 
@@ -152,10 +153,11 @@ impl Action {
 pub async fn act(app: &AppState, ctx: &Ctx, id: &str, action: Action) -> Result<TrainView, ServiceError> {
     let id = train_id(id)?;
     let runtime = app.runtime();
-    let ctx = ctx.clone();
-    let (view, pending) = app
+    let write_ctx = ctx.clone();
+    let (view, recorded) = app
         .store
         .write(move |tx| {
+            let ctx = write_ctx;
             let mut record = get_record(tx, &id)?;
             if !action.allowed_from().contains(&record.state) {
                 let from: Vec<&str> = action.allowed_from().iter().map(|s| s.as_str()).collect();
@@ -187,7 +189,7 @@ pub async fn act(app: &AppState, ctx: &Ctx, id: &str, action: Action) -> Result<
                     audit(tx, &ctx, audited, Some(&id), detail(json!({ "reason": reason })))?;
                     let round = Round::new(tx, &runtime, &ctx)?;
                     let r = round.record(record.train, record.created_at, AuditAction::HoldDecision)?;
-                    return Ok((view(tx, r)?, round.left_pending()));
+                    return Ok((view(tx, r)?, round.recorded()));
                 }
                 Action::Release => {
                     if tx.clear_hold(&id)?.is_none() {
@@ -196,7 +198,7 @@ pub async fn act(app: &AppState, ctx: &Ctx, id: &str, action: Action) -> Result<
                     audit(tx, &ctx, audited, Some(&id), detail(json!({})))?;
                     let round = Round::new(tx, &runtime, &ctx)?;
                     let r = round.record(record.train, record.created_at, AuditAction::ReleaseDecision)?;
-                    return Ok((view(tx, r)?, round.left_pending()));
+                    return Ok((view(tx, r)?, round.recorded()));
                 }
                 Action::Start => {
                     let stops = tx.active_stops()?;
@@ -233,7 +235,10 @@ pub async fn act(app: &AppState, ctx: &Ctx, id: &str, action: Action) -> Result<
             Ok((view(tx, record)?, Vec::new()))
         })
         .await?;
-    notify::announce(app, vec![Notice::Pending(pending)]);
+    if recorded.is_empty() {
+        changes::train_changed(app, ctx, &view.train.id, view.state);
+    }
+    changes::trains_decided(app, ctx, recorded, Vec::new());
     Ok(view)
 }
 
@@ -254,11 +259,11 @@ pub async fn reevaluate(app: &AppState, ctx: &Ctx, ids: Vec<String>) -> Result<V
         return Err(ServiceError::Invalid("`train_ids` must name at least one train".into()));
     }
     let runtime = app.runtime();
-    let ctx = ctx.clone();
-    let (results, pending) = app
+    let write_ctx = ctx.clone();
+    let (results, recorded) = app
         .store
         .write(move |tx| {
-            let round = Round::new(tx, &runtime, &ctx)?;
+            let round = Round::new(tx, &runtime, &write_ctx)?;
             let mut results = Vec::new();
             for raw in ids {
                 let failed = |train_id: String, error: String| Reevaluated {
@@ -289,10 +294,10 @@ pub async fn reevaluate(app: &AppState, ctx: &Ctx, ids: Vec<String>) -> Result<V
                     }
                 }
             }
-            Ok::<_, ServiceError>((results, round.left_pending()))
+            Ok::<_, ServiceError>((results, round.recorded()))
         })
         .await?;
-    notify::announce(app, vec![Notice::Pending(pending)]);
+    changes::trains_decided(app, ctx, recorded, Vec::new());
     Ok(results)
 }
 

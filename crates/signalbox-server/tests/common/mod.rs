@@ -2,7 +2,10 @@
 //! temporary directory, and requests driven through the router in-process.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // tests
 
+use std::io::{Read, Write};
+use std::net::TcpListener;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
@@ -237,4 +240,68 @@ pub fn next_monday_morning(now: DateTime<Utc>) -> DateTime<Utc> {
 pub fn live_day_train(id: &str, now: DateTime<Utc>) -> Value {
     let start = next_monday_morning(now);
     train_at(id, start, start + chrono::TimeDelta::hours(1))
+}
+
+// A calendar feed on loopback, for the calendar tests (in process and end to end).
+
+/// What the loopback feed answers.
+#[derive(Clone)]
+pub enum Answer {
+    Calendar(String),
+    /// An HTTP error status: the feed is down.
+    Status(u16),
+}
+
+/// A tiny HTTP server on 127.0.0.1:0 answering every request with the current [`Answer`].
+pub struct Feed {
+    pub url: String,
+    answer: Arc<Mutex<Answer>>,
+}
+
+impl Feed {
+    pub fn start(answer: Answer) -> Feed {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/ops.ics", listener.local_addr().unwrap());
+        let answer = Arc::new(Mutex::new(answer));
+        let shared = answer.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut request = Vec::new();
+                let mut buf = [0_u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let (status, body) = match shared.lock().unwrap().clone() {
+                    Answer::Calendar(text) => (200, text),
+                    Answer::Status(status) => (status, "unavailable".to_string()),
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\nContent-Type: text/calendar\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Feed { url, answer }
+    }
+
+    pub fn set(&self, answer: Answer) {
+        *self.answer.lock().unwrap() = answer;
+    }
+}
+
+/// A calendar of UTC events `(summary, start, end)`, instants written `20261123T000000Z`.
+pub fn ics(events: &[(&str, &str, &str)]) -> String {
+    let mut text = String::from("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//feed//EN\r\n");
+    for (i, (summary, start, end)) in events.iter().enumerate() {
+        text.push_str(&format!(
+            "BEGIN:VEVENT\r\nUID:{i}@test\r\nDTSTAMP:20261101T000000Z\r\nDTSTART:{start}\r\nDTEND:{end}\r\nSUMMARY:{summary}\r\nDESCRIPTION:from the ops calendar\r\nEND:VEVENT\r\n"
+        ));
+    }
+    text.push_str("END:VCALENDAR\r\n");
+    text
 }
