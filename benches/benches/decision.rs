@@ -3,6 +3,12 @@
 //! - `decision/<label>`: one decision (`Evaluator::evaluate`, all seven shipped
 //!   policies, 100 live exceptions) over generated trains: the whole spread
 //!   (`mixed`), then the approved ones, those failing each policy, those failing several.
+//! - `forecast/<set>_plain` and `forecast/<set>_with_forecast`: the same manual
+//!   decisions evaluated alone (`Evaluator::evaluate`) and decided with their
+//!   forecast (`Evaluator::decide`: `retry_at` and `suggested_window`), over
+//!   every manual case (`manual`) and over those failing a time-driven policy
+//!   (`time_driven`, where the forecast searches); in `--bench` mode followed
+//!   by their per-decision percentiles.
 //! - `policy_set_load/evaluator_new`: preparing the shipped policy set with the
 //!   realistic configuration (`Evaluator::new`: parse, data, warm-up, RVM compile).
 //! - `reevaluate/start_trains_10000_pending`: `POST /v1/stops/start {"scope":"all"}`
@@ -29,7 +35,7 @@ use signalbox_benches::{
     bench_now, describe_us, evaluator, histogram, labels, seed_state, seed_stop, seed_trains, shipped_policies_dir,
     spread_line, Case, Realistic, CONDUCTOR_TOKEN,
 };
-use signalbox_core::{Evaluator, TrainState};
+use signalbox_core::{Decision, Evaluation, Evaluator, Outcome, TrainState};
 use signalbox_server::app::app;
 use signalbox_server::runtime::Runtime;
 use signalbox_server::state::AppState;
@@ -74,6 +80,83 @@ fn decisions(c: &mut Criterion, fx: &Fixture) {
         });
     }
     group.finish();
+}
+
+/// The manual cases (after exceptions), and those of them failing a time-driven policy.
+fn manual_sets(fx: &Fixture) -> Vec<(&'static str, Vec<&Case>)> {
+    let exceptions = &fx.realistic.exceptions;
+    let evaluator = &fx.evaluator;
+    let time_driven =
+        |e: &Evaluation| e.findings.iter().any(|f| evaluator.policies().find(&f.policy).is_some_and(|p| p.time_driven));
+    let manual: Vec<(&Case, Evaluation)> = fx
+        .cases
+        .iter()
+        .map(|c| (c, evaluator.evaluate(&c.train, c.context(exceptions), c.at)))
+        .filter(|(_, e)| e.outcome == Outcome::Manual)
+        .collect();
+    let searching: Vec<&Case> = manual.iter().filter(|(_, e)| time_driven(e)).map(|(c, _)| *c).collect();
+    vec![("manual", manual.iter().map(|(c, _)| *c).collect()), ("time_driven", searching)]
+}
+
+fn decide(fx: &Fixture, case: &Case) -> Decision {
+    fx.evaluator.decide(&case.train, case.context(&fx.realistic.exceptions), case.at, "dec".into(), "bench".into())
+}
+
+fn forecasts(c: &mut Criterion, fx: &Fixture) {
+    let exceptions = &fx.realistic.exceptions;
+    let sets = manual_sets(fx);
+    let mut group = c.benchmark_group("forecast");
+    for (label, cases) in &sets {
+        println!("forecast/{label}: {} cases", cases.len());
+        group.bench_function(format!("{label}_plain"), |b| {
+            let mut i = 0;
+            b.iter(|| {
+                let case = cases[i % cases.len()];
+                i += 1;
+                black_box(fx.evaluator.evaluate(&case.train, case.context(exceptions), case.at))
+            });
+        });
+        group.bench_function(format!("{label}_with_forecast"), |b| {
+            let mut i = 0;
+            b.iter(|| {
+                let case = cases[i % cases.len()];
+                i += 1;
+                black_box(decide(fx, case))
+            });
+        });
+    }
+    group.finish();
+}
+
+/// Per-decision percentiles of the manual decisions, plain and with their forecast, in one run.
+fn forecast_percentiles(fx: &Fixture) {
+    let exceptions = &fx.realistic.exceptions;
+    for (label, cases) in manual_sets(fx) {
+        let (mut plain, mut with, mut one) = (histogram(), histogram(), histogram());
+        let (mut retry, mut window) = (0, 0);
+        for case in &cases {
+            let d = decide(fx, case);
+            retry += usize::from(d.retry_at.is_some());
+            window += usize::from(d.suggested_window.is_some());
+        }
+        for _ in 0..5 {
+            for case in &cases {
+                let started = Instant::now();
+                black_box(fx.evaluator.evaluate(&case.train, case.context(exceptions), case.at));
+                plain.record((started.elapsed().as_nanos() as u64).max(1)).unwrap();
+                let started = Instant::now();
+                black_box(decide(fx, case));
+                with.record((started.elapsed().as_nanos() as u64).max(1)).unwrap();
+                let started = Instant::now();
+                black_box(fx.evaluator.clears_time_driven(&case.train, case.context(exceptions), case.at));
+                one.record((started.elapsed().as_nanos() as u64).max(1)).unwrap();
+            }
+        }
+        println!("forecast/{label} ({} cases: {retry} with retry_at, {window} with suggested_window):", cases.len());
+        println!("  plain decision          {}", describe_us(&plain));
+        println!("  decision with forecast  {}", describe_us(&with));
+        println!("  one forecast candidate  {}", describe_us(&one));
+    }
 }
 
 fn policy_set_load(c: &mut Criterion, fx: &Fixture) {
@@ -217,6 +300,12 @@ fn main() {
     let fx = fixture();
     if wanted("decision") {
         decisions(&mut c, &fx);
+    }
+    if wanted("forecast") {
+        forecasts(&mut c, &fx);
+        if bench_mode {
+            forecast_percentiles(&fx);
+        }
     }
     if wanted("policy_set_load") {
         policy_set_load(&mut c, &fx);

@@ -41,4 +41,4 @@ pub use render::{
     render_pending_notice, render_reevaluated, render_rejected, render_released, render_start_trains, render_stop,
     slack_escape,
 };
-pub use view::{DescribedTrain, HistoryLine, TrainOutcome, TrainResult};
+pub use view::{DescribedTrain, HistoryLine, RegionZone, TrainOutcome, TrainResult};

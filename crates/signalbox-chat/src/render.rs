@@ -6,6 +6,7 @@
 //! whole reply through [`slack_escape`] and a terminal client may print it as is.
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use signalbox_core::{Exception, Finding, Outcome, Stop, TrainState};
 
 use crate::command::Verb;
@@ -35,6 +36,9 @@ pub fn render_describe(view: &DescribedTrain) -> String {
     out.push(format!("*Justification:* {}", train.justification().map_or_else(|| "none".to_string(), one_line)));
     out.push(format!("*CRB approval:* {}", if train.crb_approved { "yes" } else { "no" }));
     out.push(format!("*Window:* {}", window(train.planned_start, train.planned_end)));
+    if view.decision.outcome != Outcome::Approved {
+        out.extend(forecast_lines(view));
+    }
     out.push(format!(
         "*Regions:* {} · *Service:* {} · *Configuration item:* {}",
         train.regions.join(", "),
@@ -50,6 +54,59 @@ pub fn render_describe(view: &DescribedTrain) -> String {
     out.push(decision_line(view));
     out.push(history(view));
     out.join("\n")
+}
+
+/// When the train could pass (the decision's `retry_at` and `suggested_window`),
+/// in UTC and in the local time of each of its regions' time zones.
+fn forecast_lines(view: &DescribedTrain) -> Vec<String> {
+    let zones = time_zones(view);
+    let d = &view.decision;
+    let local = |text: Vec<String>| if text.is_empty() { String::new() } else { format!(" ({})", text.join(", ")) };
+    let retry = d.retry_at.map(|at| {
+        let text = zones.iter().map(|tz| local_instant(at, *tz)).collect();
+        format!("*Could pass:* if re-evaluated at {}{}", instant(at), local(text))
+    });
+    let suggested = d.suggested_window.map(|w| {
+        let text = zones.iter().map(|tz| local_window(w.start, w.end, *tz)).collect();
+        format!("*Suggested window:* {}{}", window(w.start, w.end), local(text))
+    });
+    match (retry, suggested) {
+        (None, None) => vec!["*Could pass:* not by waiting (within its window or the next 14 days)".to_string()],
+        (retry, suggested) => vec![
+            retry.unwrap_or_else(|| "*Could pass:* not by re-evaluating within its window".to_string()),
+            suggested.unwrap_or_else(|| "*Suggested window:* none starting within 14 days".to_string()),
+        ],
+    }
+}
+
+/// The time zones of the train's regions, each once, in the order of its regions.
+fn time_zones(view: &DescribedTrain) -> Vec<Tz> {
+    let mut zones: Vec<Tz> = Vec::new();
+    for region in &view.train.regions {
+        let zone = view.timezones.iter().find(|z| z.region == *region).and_then(|z| z.timezone.parse::<Tz>().ok());
+        if let Some(zone) = zone.filter(|z| !zones.contains(z)) {
+            zones.push(zone);
+        }
+    }
+    zones
+}
+
+/// `18:00 America/Chicago`, with the local date when it is not the UTC date.
+fn local_instant(at: DateTime<Utc>, tz: Tz) -> String {
+    let local = at.with_timezone(&tz);
+    let format = if local.date_naive() == at.date_naive() { "%H:%M" } else { "%Y-%m-%d %H:%M" };
+    format!("{} {}", local.format(format), tz.name())
+}
+
+/// `18:00–20:00 America/Chicago` as [`window`] writes UTC: the local date when it
+/// is not the UTC start's date, both dates when the window crosses local midnight.
+fn local_window(start: DateTime<Utc>, end: DateTime<Utc>, tz: Tz) -> String {
+    let (from, to) = (start.with_timezone(&tz), end.with_timezone(&tz));
+    if from.date_naive() != to.date_naive() {
+        return format!("{} – {} {}", from.format("%Y-%m-%d %H:%M"), to.format("%Y-%m-%d %H:%M"), tz.name());
+    }
+    let format = if from.date_naive() == start.date_naive() { "%H:%M" } else { "%Y-%m-%d %H:%M" };
+    format!("{}–{} {}", from.format(format), to.format("%H:%M"), tz.name())
 }
 
 /// `⚠️ *global.sla*: no SLA defined`, with the outcome when it is a rejection.

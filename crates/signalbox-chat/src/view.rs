@@ -16,6 +16,17 @@ pub struct DescribedTrain {
     pub history: Vec<HistoryLine>,
     #[serde(default)]
     pub hold: Option<Hold>,
+    /// The time zone of each of the train's regions, so that `describe` shows
+    /// the forecast in local time too; the server fills it from its configuration.
+    #[serde(default)]
+    pub timezones: Vec<RegionZone>,
+}
+
+/// A region and its IANA time zone, e.g. `us-south`, `America/Chicago`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegionZone {
+    pub region: String,
+    pub timezone: String,
 }
 
 impl DescribedTrain {

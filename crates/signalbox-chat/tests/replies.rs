@@ -6,7 +6,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use insta::assert_snapshot;
 use signalbox_chat::*;
-use signalbox_core::{Decision, Exception, Finding, Hold, Outcome, Stop, Train, TrainState};
+use signalbox_core::{Decision, Exception, Finding, Hold, Outcome, Stop, Train, TrainState, Window};
 
 fn at(text: &str) -> DateTime<Utc> {
     text.parse().unwrap()
@@ -53,7 +53,33 @@ fn decision(train_id: &str, findings: Vec<Finding>, evaluated_at: &str) -> Decis
         evaluated_at: at(evaluated_at),
         policy_revision: "sha256:abc".to_string(),
         actor: "pipeline:deploy-bot".to_string(),
+        retry_at: None,
+        suggested_window: None,
     }
+}
+
+/// The time zones of the default train's regions, as the server hands them over.
+fn zones() -> Vec<RegionZone> {
+    [("us-south", "America/Chicago"), ("eu-de", "Europe/Berlin")]
+        .map(|(region, timezone)| RegionZone { region: region.to_string(), timezone: timezone.to_string() })
+        .to_vec()
+}
+
+/// A train in business hours that could pass later: its decision's forecast set.
+fn waiting_train(retry_at: Option<&str>, suggested: Option<(&str, &str)>) -> DescribedTrain {
+    let findings = vec![finding(
+        "global.business_hours",
+        3,
+        Outcome::Manual,
+        "the window overlaps business hours in us-south (08:00-18:00 America/Chicago) and no exception justification supplied",
+    )];
+    let mut t = train("CHG5550003", "tugboat-updater", "Deploy razeeapi (81ed70 to 9a0b1c)");
+    t.planned_start = at("2026-12-07T22:00:00Z");
+    t.planned_end = at("2026-12-08T02:00:00Z");
+    let mut decision = decision("CHG5550003", findings, "2026-12-07T22:00:00Z");
+    decision.retry_at = retry_at.map(at);
+    decision.suggested_window = suggested.map(|(start, end)| Window { start: at(start), end: at(end) });
+    DescribedTrain { decision, train: t, state: TrainState::Pending, history: vec![], hold: None, timezones: zones() }
 }
 
 fn history(at_text: &str, actor: &str, action: &str, detail: &str) -> HistoryLine {
@@ -93,6 +119,7 @@ fn held_train() -> DescribedTrain {
             at: at("2026-11-23T14:30:00Z"),
         }),
         decision,
+        timezones: zones(),
     }
 }
 
@@ -114,6 +141,7 @@ fn approved_train() -> DescribedTrain {
             "approved => all policies passed",
         )],
         hold: None,
+        timezones: zones(),
     }
 }
 
@@ -139,6 +167,7 @@ fn late_train() -> DescribedTrain {
             "rejected => scheduling.start_time: the planned window ended at 2026-11-23T12:00:00Z",
         )],
         hold: None,
+        timezones: zones(),
     }
 }
 
@@ -162,6 +191,7 @@ fn stopped_train() -> DescribedTrain {
         state: TrainState::Pending,
         history: vec![history("2026-11-23T09:00:00Z", "pipeline:razee-bot", "submitted", "")],
         hold: None,
+        timezones: zones(),
     }
 }
 
@@ -195,6 +225,40 @@ fn refused(id: &str, reason: &str) -> TrainResult {
 #[test]
 fn describe_a_held_train_failing_three_policies() {
     assert_snapshot!(render_describe(&held_train()));
+}
+
+#[test]
+fn describe_a_train_that_could_pass_later() {
+    let text = render_describe(&waiting_train(
+        Some("2026-12-08T00:00:00Z"),
+        Some(("2026-12-08T00:00:00Z", "2026-12-08T04:00:00Z")),
+    ));
+    // 00:00Z is Mon 2026-12-07 18:00 CST (UTC-6) and Tue 01:00 CET (UTC+1).
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.contains(
+        &"*Could pass:* if re-evaluated at 2026-12-08 00:00 UTC (2026-12-07 18:00 America/Chicago, 01:00 Europe/Berlin)"
+    ), "{text}");
+    assert!(lines.contains(
+        &"*Suggested window:* 2026-12-08 00:00–04:00 UTC (2026-12-07 18:00–22:00 America/Chicago, 01:00–05:00 Europe/Berlin)"
+    ), "{text}");
+    assert_snapshot!(text);
+}
+
+#[test]
+fn describe_a_train_that_could_pass_only_in_another_window() {
+    // The window 2026-12-08 22:00Z to 02:00Z is 16:00-20:00 CST and crosses midnight in Berlin (23:00-03:00 CET).
+    let text = render_describe(&waiting_train(None, Some(("2026-12-08T22:00:00Z", "2026-12-09T02:00:00Z"))));
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.contains(&"*Could pass:* not by re-evaluating within its window"), "{text}");
+    assert!(lines.contains(
+        &"*Suggested window:* 2026-12-08 22:00 – 2026-12-09 02:00 UTC (16:00–20:00 America/Chicago, 2026-12-08 23:00 – 2026-12-09 03:00 Europe/Berlin)"
+    ), "{text}");
+    let never = render_describe(&waiting_train(None, None));
+    assert!(
+        never.lines().any(|l| l == "*Could pass:* not by waiting (within its window or the next 14 days)"),
+        "{never}"
+    );
+    assert!(!never.contains("*Suggested window:*"), "{never}");
 }
 
 #[test]

@@ -69,6 +69,26 @@ pub struct Decision {
     pub evaluated_at: DateTime<Utc>,
     pub policy_revision: String,
     pub actor: String,
+    /// The earliest instant in `[evaluated_at, planned_end)` at which a decision
+    /// would have no finding from a time-driven policy (`forecast.rs`). Null on
+    /// an approved decision, when only policies that are not time-driven fail,
+    /// and when no such instant was found; absent in decisions stored before it existed.
+    #[serde(default)]
+    pub retry_at: Option<DateTime<Utc>>,
+    /// The earliest window of the planned length, starting within 14 days of
+    /// `evaluated_at`, whose decision at its start would have no finding from a
+    /// time-driven policy. Null as `retry_at` is.
+    #[serde(default)]
+    pub suggested_window: Option<Window>,
+}
+
+/// A stretch of time `[start, end)`, such as a suggested window.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Window {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
 }
 
 /// `rejected` if any finding is, else `manual` if there is any, else `approved`.
@@ -153,6 +173,18 @@ mod tests {
             "manual => scheduling.change_freeze: there is a scheduled change freeze (year-end) and no exception justification supplied; global.sla: no SLA defined"
         );
         assert_eq!(summary(Outcome::Approved, &[]), "approved => all policies passed");
+    }
+
+    #[test]
+    fn decisions_stored_before_the_forecast_still_read() {
+        let old = r#"{"decision_id": "dec_1", "train_id": "CHG1", "outcome": "manual", "summary": "manual => global.sla: no SLA defined",
+            "findings": [], "exceptions_applied": [], "evaluated_at": "2026-11-23T15:00:00Z",
+            "policy_revision": "sha256:0", "actor": "cli"}"#;
+        let d: Decision = serde_json::from_str(old).unwrap();
+        assert_eq!((d.retry_at, d.suggested_window), (None, None));
+        let back = serde_json::to_value(&d).unwrap();
+        assert_eq!(back["retry_at"], serde_json::Value::Null, "written as null, not left out");
+        assert_eq!(back["suggested_window"], serde_json::Value::Null);
     }
 
     #[test]

@@ -136,15 +136,34 @@ impl Evaluator {
     /// malformed value), are evaluated by the interpreter, so the result is what
     /// [`Evaluator::evaluate_interpreted`] gives.
     pub fn evaluate(&self, train: &Train, state: TrainContext<'_>, at: DateTime<Utc>) -> Evaluation {
+        self.evaluate_selected(train, state, at, |_| true)
+    }
+
+    /// As [`Evaluator::evaluate`], with only the policies `selected` says yes to
+    /// (the others are left out, as if they did not apply). Each policy is
+    /// evaluated on its own and its exception picked on its own, so a selected
+    /// policy's finding is exactly the one a full evaluation gives it.
+    pub(crate) fn evaluate_selected(
+        &self,
+        train: &Train,
+        state: TrainContext<'_>,
+        at: DateTime<Utc>,
+        selected: impl Fn(&PolicyEntry) -> bool,
+    ) -> Evaluation {
+        let wanted: Vec<bool> = self
+            .applicable_in(&train.environment)
+            .zip(self.policies.entries())
+            .map(|(applies, entry)| applies && selected(entry))
+            .collect();
         let Some(fast) = &self.fast else {
-            return self.evaluate_interpreted(train, state, at);
+            return self.interpret(train, state, at, &wanted);
         };
         let input = input_value(train, state, at, &self.config);
-        let answered = fast.run(input.clone(), self.applicable_in(&train.environment));
-        let mut results: Vec<Slot> = self
-            .applicable_in(&train.environment)
+        let answered = fast.run(input.clone(), wanted.iter().copied());
+        let mut results: Vec<Slot> = wanted
+            .iter()
             .zip(answered)
-            .map(|(applies, answer)| match (applies, answer.as_ref().map(read_finding)) {
+            .map(|(wanted, answer)| match (wanted, answer.as_ref().map(read_finding)) {
                 (false, _) => Slot::Skip,
                 // No answer, or a malformed value: the interpreter decides (and reports).
                 (true, None | Some(RuleResult::Error(_))) => Slot::Pending,
@@ -170,12 +189,18 @@ impl Evaluator {
     /// it is public for tests and benchmarks, not for callers.
     #[doc(hidden)]
     pub fn evaluate_interpreted(&self, train: &Train, state: TrainContext<'_>, at: DateTime<Utc>) -> Evaluation {
+        let wanted: Vec<bool> = self.applicable_in(&train.environment).collect();
+        self.interpret(train, state, at, &wanted)
+    }
+
+    /// The interpreter on a clone of the prepared engine, for the `wanted` entries.
+    fn interpret(&self, train: &Train, state: TrainContext<'_>, at: DateTime<Utc>, wanted: &[bool]) -> Evaluation {
         let mut engine = self.engine.clone();
         engine.set_input(Value::from(build_input(train, state, at, &self.config)));
-        let results = self
-            .applicable_in(&train.environment)
+        let results = wanted
+            .iter()
             .zip(self.policies.entries())
-            .map(|(applies, entry)| if applies { Slot::Done(eval_entry(&mut engine, entry)) } else { Slot::Skip })
+            .map(|(wanted, entry)| if *wanted { Slot::Done(eval_entry(&mut engine, entry)) } else { Slot::Skip })
             .collect();
         self.assemble(train, state, at, results)
     }
@@ -220,32 +245,57 @@ impl Evaluator {
                 Slot::Pending => RuleResult::Error("the policy was not evaluated".into()),
             };
             let exception = if entry.exceptions { matching_exception(entry, &covering) } else { None };
-            let finding = |outcome, message: String, exception_id| Finding {
-                policy: entry.path.clone(),
-                priority: entry.priority,
-                outcome,
-                message: sanitize_message(&message),
-                exception_id,
-                policy_error: false,
-            };
-            let failed = |e: &str| Finding { policy_error: true, ..finding(Outcome::Manual, error_message(e), None) };
-            match (result, exception) {
-                // An error stays a finding unless an exception makes it stricter-or-equal.
-                (RuleResult::Error(e), Some(x)) if x.result == Outcome::Approved => findings.push(failed(&e)),
-                (_, Some(x)) => {
-                    exceptions_applied.push(x.id.clone());
-                    if x.result != Outcome::Approved {
-                        let message = format!("exception {}: {}", x.id, x.justification);
-                        findings.push(finding(x.result, message, Some(x.id.clone())));
-                    }
-                }
-                (RuleResult::Pass, None) => {}
-                (RuleResult::Finding { outcome, message }, None) => findings.push(finding(outcome, message, None)),
-                (RuleResult::Error(e), None) => findings.push(failed(&e)),
-            }
+            let (finding, applied) = resolve(entry, result, exception);
+            exceptions_applied.extend(applied.map(|x| x.id.clone()));
+            findings.extend(finding);
         }
         let outcome = overall_outcome(&findings);
         Evaluation { outcome, summary: summary(outcome, &findings), findings, exceptions_applied }
+    }
+
+    /// The first of the policies at `order` (indices into the manifest's
+    /// entries) that has a finding at `at`, trying them in that order and
+    /// stopping there; `None` when none has. Each is evaluated and its exception
+    /// applied exactly as in [`Evaluator::evaluate`]; a policy that does not
+    /// apply to the train's environment has no finding.
+    pub(crate) fn first_finding(
+        &self,
+        train: &Train,
+        state: TrainContext<'_>,
+        at: DateTime<Utc>,
+        order: &[usize],
+    ) -> Option<usize> {
+        let applicable: Vec<bool> = self.applicable_in(&train.environment).collect();
+        let covering: Vec<&Exception> = state
+            .exceptions
+            .iter()
+            .filter(|x| x.is_active_at(at) && x.covers(&train.configuration_item, &train.squad, &train.service))
+            .collect();
+        let input = input_value(train, state, at, &self.config);
+        let mut engine: Option<Engine> = None;
+        order.iter().copied().find(|index| {
+            let (Some(entry), Some(true)) = (self.policies.entries().get(*index), applicable.get(*index)) else {
+                return false;
+            };
+            let fast = self.fast.as_ref().and_then(|fast| {
+                let wanted = (0..applicable.len()).map(|i| i == *index);
+                fast.run(input.clone(), wanted).into_iter().nth(*index).flatten()
+            });
+            let result = match fast.as_ref().map(read_finding) {
+                Some(result) if !matches!(result, RuleResult::Error(_)) => result,
+                // No answer, or a malformed value: the interpreter decides (and reports).
+                _ => {
+                    let engine = engine.get_or_insert_with(|| {
+                        let mut engine = self.engine.clone();
+                        engine.set_input(input.clone());
+                        engine
+                    });
+                    eval_entry(engine, entry)
+                }
+            };
+            let exception = if entry.exceptions { matching_exception(entry, &covering) } else { None };
+            resolve(entry, result, exception).0.is_some()
+        })
     }
 
     /// The stops among `stops` that cover `train`, as the `global.cie` policy
@@ -268,7 +318,8 @@ impl Evaluator {
             .collect()
     }
 
-    /// Evaluates and wraps the result as a decision record.
+    /// Evaluates and wraps the result as a decision record; a decision that is
+    /// not approved carries its forecast ([`Evaluator::forecast`]).
     pub fn decide(
         &self,
         train: &Train,
@@ -278,6 +329,7 @@ impl Evaluator {
         actor: String,
     ) -> Decision {
         let e = self.evaluate(train, state, at);
+        let forecast = self.forecast(train, state, at, &e);
         Decision {
             decision_id,
             train_id: train.id.clone(),
@@ -288,7 +340,39 @@ impl Evaluator {
             evaluated_at: at,
             policy_revision: self.revision.clone(),
             actor,
+            retry_at: forecast.retry_at,
+            suggested_window: forecast.suggested_window,
         }
+    }
+}
+
+/// One policy's result with its exception (if any) applied: its finding, and
+/// the exception when it replaced the result. An error stays a finding unless
+/// an exception makes it stricter-or-equal; there is no path from an error to a pass.
+fn resolve<'x>(
+    entry: &PolicyEntry,
+    result: RuleResult,
+    exception: Option<&'x Exception>,
+) -> (Option<Finding>, Option<&'x Exception>) {
+    let finding = |outcome, message: String, exception_id| Finding {
+        policy: entry.path.clone(),
+        priority: entry.priority,
+        outcome,
+        message: sanitize_message(&message),
+        exception_id,
+        policy_error: false,
+    };
+    let failed = |e: &str| Finding { policy_error: true, ..finding(Outcome::Manual, error_message(e), None) };
+    match (result, exception) {
+        (RuleResult::Error(e), Some(x)) if x.result == Outcome::Approved => (Some(failed(&e)), None),
+        (_, Some(x)) if x.result == Outcome::Approved => (None, Some(x)),
+        (_, Some(x)) => {
+            let message = format!("exception {}: {}", x.id, x.justification);
+            (Some(finding(x.result, message, Some(x.id.clone()))), Some(x))
+        }
+        (RuleResult::Pass, None) => (None, None),
+        (RuleResult::Finding { outcome, message }, None) => (Some(finding(outcome, message, None)), None),
+        (RuleResult::Error(e), None) => (Some(failed(&e)), None),
     }
 }
 

@@ -12,6 +12,7 @@ pub mod config;
 pub mod decision;
 pub mod evaluate;
 mod fast_path;
+pub mod forecast;
 pub mod ical;
 pub mod policy;
 pub mod rego_test;
@@ -21,8 +22,9 @@ pub mod time;
 pub mod train;
 
 pub use config::Config;
-pub use decision::{Decision, Finding, Outcome};
+pub use decision::{Decision, Finding, Outcome, Window};
 pub use evaluate::{Evaluation, Evaluator};
+pub use forecast::Forecast;
 pub use policy::{PolicyEntry, PolicyError, PolicySet, PolicySource};
 pub use state::{Exception, ExceptionRequest, Hold, StageDeployment, State, Stop, TrainContext};
 pub use train::{Train, TrainError, TrainState};

@@ -51,6 +51,11 @@ pub struct PolicyEntry {
     /// Whether temporary exceptions may replace this policy's result.
     #[serde(default = "yes")]
     pub exceptions: bool,
+    /// Whether waiting can change this policy's result: the forecast (`retry_at`,
+    /// `suggested_window`) looks for the instants at which no time-driven policy
+    /// has a finding. Default false.
+    #[serde(default)]
+    pub time_driven: bool,
 }
 
 fn yes() -> bool {
@@ -232,6 +237,22 @@ mod tests {
         assert_eq!(paths, ["global.a", "global.b"]);
         assert_eq!(set.find("a").map(|e| e.path.as_str()), Some("global.a"));
         assert!(set.digest().len() == 64);
+        assert!(set.entries().iter().all(|e| !e.time_driven), "time_driven defaults to false");
+    }
+
+    #[test]
+    fn time_driven_is_read_from_the_manifest() {
+        let set = PolicySet::new(manifest(
+            "[[policy]]\npath = \"global.a\"\npriority = 1\nfile = \"a.rego\"\ntime_driven = true\n",
+        ))
+        .unwrap();
+        assert_eq!(set.entries().iter().map(|e| e.time_driven).collect::<Vec<_>>(), [true]);
+        let e = PolicySet::new(manifest(
+            "[[policy]]\npath = \"global.a\"\npriority = 1\nfile = \"a.rego\"\ntime_driven = \"yes\"\n",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("line 5"), "{e}");
     }
 
     #[test]

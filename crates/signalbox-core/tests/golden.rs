@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use signalbox_core::{Config, Evaluation, Evaluator, Outcome, PolicySet, PolicySource, State, Train};
+use signalbox_core::{Config, Decision, Evaluator, Outcome, PolicySet, PolicySource, State, Train, Window};
 
 /// Fewer scenarios than this means files went missing.
 const MIN_SCENARIOS: usize = 60;
@@ -62,6 +62,48 @@ struct Expect {
     /// Policy path -> its finding's outcome.
     #[serde(default)]
     outcomes: BTreeMap<String, Outcome>,
+    /// The decision's `retry_at`: an instant, or `"null"`.
+    #[serde(default)]
+    retry_at: Option<OrNull<DateTime<Utc>>>,
+    /// The decision's `suggested_window`: `{ start, end }`, or `"null"`.
+    #[serde(default)]
+    suggested_window: Option<OrNull<ExpectedWindow>>,
+}
+
+/// A forecast as a scenario states it: the word `"null"` (TOML has no null), or a value.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OrNull<T> {
+    Null(NullWord),
+    Value(T),
+}
+
+impl<T: Copy> OrNull<T> {
+    fn value(&self) -> Option<T> {
+        match self {
+            OrNull::Null(_) => None,
+            OrNull::Value(v) => Some(*v),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+enum NullWord {
+    #[serde(rename = "null")]
+    Null,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpectedWindow {
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+}
+
+impl From<Window> for ExpectedWindow {
+    fn from(w: Window) -> Self {
+        ExpectedWindow { start: w.start, end: w.end }
+    }
 }
 
 use common::{fixtures_dir, policies_dir, policy_files};
@@ -90,7 +132,7 @@ fn build_evaluator(config: &str, overrides: Option<&str>) -> Result<Evaluator, S
 }
 
 /// Runs one scenario; `Err` lists every way the decision differs from the file.
-fn check(scenario: &Scenario, evaluator: &Evaluator) -> Result<Evaluation, Vec<String>> {
+fn check(scenario: &Scenario, evaluator: &Evaluator) -> Result<Decision, Vec<String>> {
     if scenario.description.trim().is_empty() {
         return Err(vec!["`description` is empty".to_string()]);
     }
@@ -99,8 +141,9 @@ fn check(scenario: &Scenario, evaluator: &Evaluator) -> Result<Evaluation, Vec<S
         return Err(vec![format!("the train is invalid: {e}")]);
     }
     let at = scenario.at;
-    let got = evaluator.evaluate(train, scenario.state.for_train(train, at), at);
-    let mut problems = Vec::new();
+    let context = scenario.state.for_train(train, at);
+    let got = evaluator.decide(train, context, at, "dec_golden".into(), "golden".into());
+    let mut problems = forecast_holds(&got, scenario, evaluator);
     let expect = &scenario.expect;
     if got.outcome != expect.outcome {
         problems.push(format!("outcome: expected `{}`, got `{}`", expect.outcome, got.outcome));
@@ -136,12 +179,59 @@ fn check(scenario: &Scenario, evaluator: &Evaluator) -> Result<Evaluation, Vec<S
             None => problems.push(format!("outcome of `{policy}`: expected `{outcome}`, but it has no finding")),
         }
     }
+    if let Some(expected) = &expect.retry_at {
+        if expected.value() != got.retry_at {
+            problems.push(format!("retry_at: expected {:?}, got {:?}", expected.value(), got.retry_at));
+        }
+    }
+    if let Some(expected) = &expect.suggested_window {
+        let got_window = got.suggested_window.map(ExpectedWindow::from);
+        if expected.value() != got_window {
+            problems.push(format!("suggested_window: expected {:?}, got {got_window:?}", expected.value()));
+        }
+    }
     if problems.is_empty() {
         Ok(got)
     } else {
         problems.push(format!("actual summary: `{}`", got.summary));
         Err(problems)
     }
+}
+
+/// Whatever a scenario states, a forecast must hold when checked by a full
+/// decision: at `retry_at`, and for the suggested window at its start, no
+/// time-driven policy has a finding; and there is no forecast when no
+/// time-driven policy failed.
+fn forecast_holds(got: &Decision, scenario: &Scenario, evaluator: &Evaluator) -> Vec<String> {
+    let time_driven = |findings: &[signalbox_core::Finding]| -> Vec<String> {
+        findings
+            .iter()
+            .filter(|f| evaluator.policies().find(&f.policy).is_some_and(|e| e.time_driven))
+            .map(|f| f.policy.clone())
+            .collect()
+    };
+    let (train, at) = (&scenario.train, scenario.at);
+    let context = scenario.state.for_train(train, at);
+    let mut problems = Vec::new();
+    if time_driven(&got.findings).is_empty() && (got.retry_at.is_some() || got.suggested_window.is_some()) {
+        problems.push("a forecast although no time-driven policy failed".to_string());
+    }
+    if let Some(t) = got.retry_at {
+        let failing = time_driven(&evaluator.evaluate(train, context, t).findings);
+        if !failing.is_empty() || t < at || t >= train.planned_end {
+            problems.push(format!("retry_at {t} does not hold: at it {failing:?} fail"));
+        }
+    }
+    if let Some(w) = got.suggested_window {
+        let mut moved = train.clone();
+        (moved.planned_start, moved.planned_end) = (w.start, w.end);
+        let failing = time_driven(&evaluator.evaluate(&moved, context, w.start).findings);
+        let same_length = w.end - w.start == train.planned_end - train.planned_start;
+        if !failing.is_empty() || !same_length || w.start < at {
+            problems.push(format!("suggested_window {w:?} does not hold: at its start {failing:?} fail"));
+        }
+    }
+    problems
 }
 
 fn scenario_files(filter: Option<&str>) -> Vec<PathBuf> {

@@ -158,7 +158,7 @@ async fn openapi() -> Response {
         stops::list_stops, stops::create_stop, stops::start_trains, audit::audit, chat::chat, admin::reload,
         admin::healthz, admin::readyz, admin::metrics, openapi, crate::slack::events, crate::slack::commands),
     components(schemas(signalbox_core::Train, signalbox_core::TrainState, signalbox_core::Decision,
-        signalbox_core::Finding, signalbox_core::Outcome, signalbox_core::Stop, signalbox_core::Exception,
+        signalbox_core::Finding, signalbox_core::Window, signalbox_core::Outcome, signalbox_core::Stop, signalbox_core::Exception,
         crate::service::TrainView, crate::service::ExceptionCreated, crate::service::ExceptionView,
         crate::service::StartTrainsReport, crate::service::AuditPage, crate::service::Reloaded,
         crate::service::Reevaluated, crate::chat::ChatStatus, crate::state::ChangeEvent, crate::state::ChangeKind, trains::TrainList, trains::ReasonBody,

@@ -12,7 +12,7 @@ use signalbox_chat::{
     parse, render_approved, render_describe, render_exception_created, render_exception_deleted, render_exceptions,
     render_held, render_help, render_no_such_train, render_not_conductor, render_outstanding, render_parse_error,
     render_reevaluated, render_rejected, render_released, render_start_trains, render_stop, Command, DescribedTrain,
-    HistoryLine, TrainOutcome, TrainResult,
+    HistoryLine, RegionZone, TrainOutcome, TrainResult,
 };
 use signalbox_core::TrainState;
 use signalbox_store::{AuditAction, AuditRecord, NewAudit, TrainFilter};
@@ -225,12 +225,22 @@ fn result_of(
 /// The chat crate's view of a train: history as lines, and its hold.
 fn described(app: &AppState, view: TrainView) -> Result<DescribedTrain, ServiceError> {
     let hold = app.store.read(|tx| tx.get_hold(&view.train.id))?;
+    let runtime = app.runtime();
+    let regions = &runtime.evaluator.config().regions;
+    let timezones = view
+        .train
+        .regions
+        .iter()
+        .filter_map(|name| regions.get(name).map(|r| (name, r)))
+        .map(|(name, r)| RegionZone { region: name.clone(), timezone: r.timezone.name().to_string() })
+        .collect();
     Ok(DescribedTrain {
         history: view.history.iter().map(history_line).collect(),
         train: view.train,
         state: view.state,
         decision: view.decision,
         hold,
+        timezones,
     })
 }
 

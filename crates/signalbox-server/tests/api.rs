@@ -359,6 +359,31 @@ async fn the_dry_run_stores_nothing_and_honours_at() {
 }
 
 #[tokio::test]
+async fn the_dry_run_carries_the_forecast() {
+    let t = TestApp::new();
+    // Mon 2026-11-23 15:00-16:00Z = 09:00-10:00 CST, decided at 15:00Z: inside
+    // Chicago's hours (08:00-18:00 CST = 14:00Z-00:00Z) to its end, so no instant
+    // of the window passes; the first hour-long window after them starts at
+    // 18:00 CST (00:00Z Tue), the stage deployment (Sat 04:00Z) long baked.
+    let (status, d) =
+        t.post("/v1/evaluate", "viewer", json!({ "train": day_train("CHG911"), "at": "2026-11-23T15:00:00Z" })).await;
+    assert_eq!(status, StatusCode::OK, "{d}");
+    assert_eq!(d["outcome"], "manual");
+    assert_eq!(d["retry_at"], Value::Null, "{d}");
+    assert_eq!(d["suggested_window"], json!({ "start": "2026-11-24T00:00:00Z", "end": "2026-11-24T01:00:00Z" }));
+    // At 22:00Z (16:00 CST) with the window moved to 22:00-01:00Z, it could pass at 18:00 CST.
+    let mut train = day_train("CHG912");
+    train["planned_start"] = json!("2026-11-23T22:00:00Z");
+    train["planned_end"] = json!("2026-11-24T01:00:00Z");
+    let (_, d) = t.post("/v1/evaluate", "viewer", json!({ "train": train, "at": "2026-11-23T22:00:00Z" })).await;
+    assert_eq!(d["retry_at"], "2026-11-24T00:00:00Z", "{d}");
+    // Approved: both present, null.
+    let (_, d) = t.post("/v1/evaluate", "viewer", json!({ "train": night_train("CHG913") })).await;
+    assert_eq!(d["outcome"], "approved", "{d}");
+    assert_eq!((&d["retry_at"], &d["suggested_window"]), (&Value::Null, &Value::Null), "{d}");
+}
+
+#[tokio::test]
 async fn the_audit_log_is_newest_first_filtered_and_paged() {
     let t = TestApp::new();
     t.submit(&night_train("CHG920")).await;
@@ -453,9 +478,11 @@ async fn health_routes_need_no_token_and_openapi_covers_every_route() {
     ] {
         assert!(paths.contains_key(path), "{path} missing from the OpenAPI document");
     }
-    for schema in ["Train", "Decision", "Finding", "TrainView", "ExceptionBody", "Stop", "ChatAnswer"] {
+    for schema in ["Train", "Decision", "Finding", "Window", "TrainView", "ExceptionBody", "Stop", "ChatAnswer"] {
         assert!(doc["components"]["schemas"].get(schema).is_some(), "{schema} schema missing");
     }
+    let decision = &doc["components"]["schemas"]["Decision"]["properties"];
+    assert!(decision.get("retry_at").is_some() && decision.get("suggested_window").is_some(), "{decision}");
 }
 
 #[tokio::test]

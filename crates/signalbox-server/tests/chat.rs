@@ -16,6 +16,21 @@ async fn say(t: &TestApp, user: &str, text: &str) -> String {
 }
 
 #[tokio::test]
+async fn describe_shows_the_forecast_in_local_time() {
+    let t = TestApp::new();
+    // Submitted at the clock's Mon 2026-11-23 03:00Z (Sun 21:00 CST): the window,
+    // 15:00-16:00Z = 09:00-10:00 CST, is in business hours to its end; an hour
+    // starting now, Sun 21:00-22:00 CST, is not.
+    t.submit(&day_train("CHG7687022")).await;
+    let describe = say(&t, "U999", "describe CHG7687022").await;
+    assert!(describe.contains("*Could pass:* not by re-evaluating within its window"), "{describe}");
+    assert!(
+        describe.contains("*Suggested window:* 2026-11-23 03:00–04:00 UTC (2026-11-22 21:00–22:00 America/Chicago)"),
+        "{describe}"
+    );
+}
+
+#[tokio::test]
 async fn the_patch_exception_applies_after_reevaluate_and_describe_shows_it() {
     let t = TestApp::new();
     t.submit(&day_train("CHG7687021")).await;

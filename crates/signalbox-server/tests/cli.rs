@@ -43,6 +43,13 @@ fn a_monday_morning_train_in_chicago_waits_for_business_hours() {
     assert_eq!(decision["findings"][0]["policy"], "global.business_hours");
     assert!(decision["findings"][0]["message"].as_str().unwrap().contains("us-south"));
     assert_eq!(decision["evaluated_at"], "2026-11-23T15:00:00Z");
+    // In business hours to the window's end (11:00 CST); the first two hours after
+    // them are 18:00-20:00 CST, the stage train of Sun 12:00Z baked by then.
+    assert_eq!(decision["retry_at"], Value::Null);
+    assert_eq!(
+        decision["suggested_window"],
+        serde_json::json!({ "start": "2026-11-24T00:00:00Z", "end": "2026-11-24T02:00:00Z" })
+    );
 }
 
 #[test]
@@ -52,6 +59,7 @@ fn the_same_train_at_seven_in_the_evening_with_an_sla_and_a_baked_stage_is_appro
     assert_eq!(decision["outcome"], "approved");
     assert_eq!(decision["summary"], "approved => all policies passed");
     assert_eq!(decision["actor"], "cli");
+    assert_eq!((&decision["retry_at"], &decision["suggested_window"]), (&Value::Null, &Value::Null));
 }
 
 #[test]

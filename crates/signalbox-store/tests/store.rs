@@ -54,6 +54,8 @@ fn decision(id: &str, train_id: &str, evaluated_at: &str) -> Decision {
         evaluated_at: at(evaluated_at),
         policy_revision: "sha256:abc".to_string(),
         actor: "pipeline:deploy-bot".to_string(),
+        retry_at: None,
+        suggested_window: None,
     }
 }
 

@@ -105,6 +105,8 @@ fn chat_view(record: &TrainRecord) -> DescribedTrain {
         decision: record.decision.clone(),
         history: Vec::new(),
         hold: None,
+        // Notices do not show the forecast.
+        timezones: Vec::new(),
     }
 }
 
