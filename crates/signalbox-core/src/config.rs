@@ -1005,9 +1005,9 @@ environments = { business_hours = ["production"], stage_bake = ["production"] }
 
         let unknown = [ImportedCalendar { name: "nope".into(), imported: Imported::default() }];
         assert!(config.with_calendars(&unknown).unwrap_err().to_string().contains("`nope`"));
-}
+    }
 
-#[test]
+    #[test]
     fn one_token_digest_in_two_entries_is_refused_naming_both() {
         let digest = "ab".repeat(32);
         let text = format!(

@@ -254,3 +254,48 @@ fn evaluate_imports_the_configurations_calendars() {
     let freeze = decision["findings"].as_array().unwrap().iter().find(|f| f["policy"] == "scheduling.change_freeze");
     assert!(freeze.unwrap()["message"].as_str().unwrap().contains("(Thanksgiving freeze)"), "{decision}");
 }
+
+/// Output piped into a reader that goes away (`| head`, `| true`): the
+/// command ends quietly, with no panic on the closed pipe; a server whose
+/// banner cannot be shown stops instead of serving unseen, and a bootstrap
+/// token that could not be shown is not kept (the next start makes another).
+/// Log lines written to a pipe carry no colour codes.
+#[test]
+fn a_closed_pipe_ends_quietly_and_logs_to_a_pipe_have_no_colours() {
+    let bin = env!("CARGO_BIN_EXE_signalbox");
+    let dir = tempfile::tempdir().unwrap();
+    let piped = |command: &str| {
+        let out = std::process::Command::new("bash")
+            .current_dir(dir.path())
+            .args(["-c", &format!("set -o pipefail; {command}")])
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (out.status.code(), text(&out.stdout), text(&out.stderr))
+    };
+    let (code, out, err) = piped(&format!("{bin} token new --name deploy-bot --role pipeline | head -n 1"));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.starts_with("token (give it to `deploy-bot`"), "{out}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    // `true` reads nothing and is gone long before the server has bound its port.
+    let (code, _, err) = piped(&format!("{bin} serve --listen 127.0.0.1:0 | true"));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let store = signalbox_store::Store::open(&dir.path().join("data")).unwrap();
+    let kept = store.read(|tx| tx.get_meta("bootstrap_conductor_sha256")).unwrap();
+    assert_eq!(kept, None, "a token nobody saw is not kept");
+    store.shutdown();
+    drop(store);
+
+    // With a conductor token configured there is no bootstrap token: the server
+    // logs, then stops at its banner.
+    let config = dir.path().join("signalbox.toml");
+    let sha = signalbox_server::auth::sha256_hex("t");
+    std::fs::write(&config, format!("[[auth.tokens]]\nname = \"c\"\nrole = \"conductor\"\nsha256 = \"{sha}\"\n"))
+        .unwrap();
+    let (code, _, err) = piped(&format!("{bin} serve --listen 127.0.0.1:0 --config {} | true", config.display()));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("INFO") && !err.contains('\u{1b}'), "colour codes in a log written to a pipe: {err:?}");
+}
