@@ -539,6 +539,10 @@ fn a_damaged_store_is_not_ready_and_takes_no_writes() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("problem"), "{}", String::from_utf8_lossy(&out.stdout));
 
     let server = Server::start(dir.path(), Some(&config));
+    // The start-up check runs beside serving: readiness turns 503 once it has read the damage.
+    wait_until("/readyz says the store is damaged", || {
+        matches!(server.call("GET", "/readyz", None, None), Ok((503, _)))
+    });
     let (status, body) = server.call("GET", "/readyz", None, None).unwrap();
     assert_eq!(status, 503, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("damaged"), "{body}");

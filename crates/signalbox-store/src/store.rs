@@ -88,9 +88,7 @@ impl Store {
         let conn = schema::open_writer(&path)?;
         schema::check_identity(&conn, dir)?;
         let health = Arc::new(Health::default());
-        if let Some(problem) = schema::quick_check(&conn) {
-            health.mark_damaged(&problem);
-        }
+        check_in_background(&path, &health)?;
         // Readers open after the writer so they find the WAL set up and the schema current.
         let readers = (0..READERS).map(|_| schema::open_reader(&path)).collect::<Result<Vec<_>, _>>()?;
         let counters = Arc::new(Counters::default());
@@ -310,6 +308,25 @@ impl Drop for Lease<'_> {
             self.pool.give_back(conn);
         }
     }
+}
+
+/// Runs SQLite's `quick_check` over the whole file on a connection of its
+/// own, in a thread of its own: it reads every page (about a second for
+/// 750 MB), which start-up must not wait for. Damage it finds marks the store
+/// damaged from then on (writes refused, readiness failed); damage an
+/// operation meets first is noted by that operation.
+fn check_in_background(path: &Path, health: &Arc<Health>) -> Result<(), StoreError> {
+    let conn = schema::open_reader(path)?;
+    let health = Arc::clone(health);
+    std::thread::Builder::new()
+        .name("signalbox-store-check".to_string())
+        .spawn(move || {
+            if let Some(problem) = schema::quick_check(&conn) {
+                health.mark_damaged(&problem);
+            }
+        })
+        .map(drop)
+        .map_err(|e| StoreError::Open { path: path.display().to_string(), message: e.to_string() })
 }
 
 /// Locks, ignoring poisoning: every guarded value here stays consistent

@@ -745,7 +745,12 @@ fn a_damaged_file_is_detected_at_open_and_refuses_writes() {
     std::fs::write(&path, &bytes).unwrap();
 
     let store = Store::open(dir.path()).unwrap();
-    assert!(matches!(store.check_writable(), Err(StoreError::Damaged { .. })), "{:?}", store.check_writable());
+    // The check runs beside start-up, not before it: wait (bounded) for its verdict.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !matches!(store.check_writable(), Err(StoreError::Damaged { .. })) {
+        assert!(Instant::now() < deadline, "never found damaged: {:?}", store.check_writable());
+        std::thread::sleep(Duration::from_millis(10));
+    }
     assert!(matches!(write(&store, |t| t.set_meta("k", "v")), Err(StoreError::Damaged { .. })));
     assert_eq!(store.read(|t| t.get_meta("store_id")).unwrap().map(|id| id.starts_with("st_")), Some(true));
     let report = signalbox_store::check(dir.path()).unwrap();
