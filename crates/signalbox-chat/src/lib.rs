@@ -41,4 +41,9 @@ pub use render::{
     render_pending_notice, render_reevaluated, render_rejected, render_released, render_start_trains, render_stop,
     slack_escape,
 };
+/// Instants, windows and time left as every transport writes them (chat, the board).
+pub mod when {
+    pub use crate::render::{local_instant, local_window};
+    pub use crate::text::{instant, time_left, window};
+}
 pub use view::{DescribedTrain, HistoryLine, RegionZone, TrainOutcome, TrainResult};

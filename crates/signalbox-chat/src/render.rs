@@ -92,7 +92,7 @@ fn time_zones(view: &DescribedTrain) -> Vec<Tz> {
 }
 
 /// `18:00 America/Chicago`, with the local date when it is not the UTC date.
-fn local_instant(at: DateTime<Utc>, tz: Tz) -> String {
+pub fn local_instant(at: DateTime<Utc>, tz: Tz) -> String {
     let local = at.with_timezone(&tz);
     let format = if local.date_naive() == at.date_naive() { "%H:%M" } else { "%Y-%m-%d %H:%M" };
     format!("{} {}", local.format(format), tz.name())
@@ -100,7 +100,7 @@ fn local_instant(at: DateTime<Utc>, tz: Tz) -> String {
 
 /// `18:00–20:00 America/Chicago` as [`window`] writes UTC: the local date when it
 /// is not the UTC start's date, both dates when the window crosses local midnight.
-fn local_window(start: DateTime<Utc>, end: DateTime<Utc>, tz: Tz) -> String {
+pub fn local_window(start: DateTime<Utc>, end: DateTime<Utc>, tz: Tz) -> String {
     let (from, to) = (start.with_timezone(&tz), end.with_timezone(&tz));
     if from.date_naive() != to.date_naive() {
         return format!("{} – {} {}", from.format("%Y-%m-%d %H:%M"), to.format("%Y-%m-%d %H:%M"), tz.name());

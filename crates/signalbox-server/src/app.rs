@@ -38,10 +38,12 @@ pub fn app(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     crate::api::router()
         .merge(crate::slack::router())
+        .merge(crate::board::router())
         .route("/openapi.json", get(openapi))
         // Everything above is cut off after REQUEST_TIMEOUT; the waiting routes bound their own time.
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
         .merge(waiting::router())
+        .merge(crate::board::events_router())
         .fallback(not_found)
         .with_state(state)
         .method_not_allowed_fallback(method_not_allowed)
@@ -71,15 +73,15 @@ async fn not_found() -> ApiError {
     ApiError::NotFound("no such route; see /openapi.json".into())
 }
 
-/// Every error leaves in the `{"error": {...}}` shape, including those made
-/// below the handlers (a timed-out request, a body over the limit).
+/// Every error leaves in the `{"error": {...}}` shape (the board's pages in
+/// their own HTML), including those made below the handlers (a timed-out request, a body over the limit).
 async fn json_errors(req: Request, next: Next) -> Response {
     let response = next.run(req).await;
     let status = response.status();
     let is_json = response
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html"));
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return response;
     }

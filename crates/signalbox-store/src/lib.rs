@@ -40,6 +40,7 @@
 mod audit;
 mod error;
 mod schema;
+mod sessions;
 mod shared;
 mod state;
 mod store;
@@ -53,6 +54,7 @@ mod tests;
 pub use audit::{AuditAction, AuditRecord, NewAudit};
 pub use error::StoreError;
 pub use schema::{check, CheckReport, ID_FILE};
+pub use sessions::Session;
 pub use shared::SharedState;
 pub use state::{NewException, SCOPE_ALL};
 pub use store::{Store, StoreStats, DB_FILE};

@@ -120,6 +120,19 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX seen_by_until ON seen (until);
     "#,
+    // 3: board sessions, by the SHA-256 of their id (the id itself is only in
+    // the browser's cookie), with the digest of the token that signed in.
+    r#"
+    CREATE TABLE sessions (
+        id_sha256    TEXT PRIMARY KEY,
+        token_sha256 TEXT NOT NULL,
+        name         TEXT NOT NULL,
+        role         TEXT NOT NULL,
+        created_at   TEXT NOT NULL,
+        expires_at   TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX sessions_by_expiry ON sessions (expires_at);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -599,3 +599,38 @@ fn an_operation_larger_than_the_in_memory_savepoint_journal_commits() {
     }
     assert_eq!(stored, 10_000);
 }
+
+#[test]
+fn a_session_lives_until_it_expires_or_is_deleted_and_expired_ones_are_dropped() {
+    let (_dir, store) = open();
+    let rt = runtime();
+    let session = |id: &str, created: &str, expires: &str| crate::Session {
+        id_sha256: id.to_string(),
+        token_sha256: "t".repeat(64),
+        name: "alice".into(),
+        role: "conductor".into(),
+        created_at: instant(created),
+        expires_at: instant(expires),
+    };
+    let first = session("a", "2026-11-23T10:00:00Z", "2026-11-23T22:00:00Z");
+    let stored = first.clone();
+    rt.block_on(store.write(move |t| t.insert_session(&stored))).unwrap();
+    let live = |id: &str, at: &str| {
+        let (id, at) = (id.to_string(), instant(at));
+        store.read(|t| t.live_session(&id, at)).unwrap()
+    };
+    assert_eq!(live("a", "2026-11-23T21:59:59Z"), Some(first.clone()));
+    assert_eq!(live("a", "2026-11-23T22:00:00Z"), None, "expired at its expiry");
+    assert_eq!(live("b", "2026-11-23T12:00:00Z"), None, "an unknown id");
+
+    // A session created after the first expired drops it from the table.
+    let second = session("b", "2026-11-24T10:00:00Z", "2026-11-24T22:00:00Z");
+    let stored = second.clone();
+    rt.block_on(store.write(move |t| t.insert_session(&stored))).unwrap();
+    assert_eq!(live("a", "2026-11-23T12:00:00Z"), None, "dropped, not only expired");
+    assert_eq!(live("b", "2026-11-24T12:00:00Z"), Some(second));
+
+    assert!(rt.block_on(store.write(|t| t.delete_session("b"))).unwrap());
+    assert!(!rt.block_on(store.write(|t| t.delete_session("b"))).unwrap(), "already gone");
+    assert_eq!(live("b", "2026-11-24T12:00:00Z"), None);
+}

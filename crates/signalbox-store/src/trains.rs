@@ -118,6 +118,16 @@ impl Tx<'_> {
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
+    /// How many trains are in `state`.
+    pub fn count_trains_in(&self, state: TrainState) -> Result<u64, StoreError> {
+        let count: i64 = self
+            .conn
+            .prepare_cached("SELECT COUNT(*) FROM trains WHERE state = ?1")
+            .and_then(|mut stmt| stmt.query_row([state.as_str()], |row| row.get(0)))
+            .map_err(self.query_error("count_trains_in"))?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
     /// Adds a decision to the log. Decisions are immutable: the same
     /// `decision_id` twice is an error.
     pub fn insert_decision(&self, decision: &Decision) -> Result<(), StoreError> {

@@ -40,22 +40,22 @@ pub(crate) async fn list_exceptions(State(app): State<AppState>, who: Principal)
 #[serde(deny_unknown_fields)]
 pub(crate) struct ExceptionBody {
     /// approved, rejected or manual.
-    result: String,
+    pub(crate) result: String,
     /// A policy path or alias, e.g. `global.business_hours`.
-    policy: String,
+    pub(crate) policy: String,
     /// e.g. `4h`, `1h30m`.
-    duration: String,
+    pub(crate) duration: String,
     #[serde(default)]
-    configuration_item: Option<String>,
+    pub(crate) configuration_item: Option<String>,
     #[serde(default)]
-    squad: Option<String>,
+    pub(crate) squad: Option<String>,
     #[serde(default)]
-    service: Option<String>,
-    justification: String,
+    pub(crate) service: Option<String>,
+    pub(crate) justification: String,
 }
 
 impl ExceptionBody {
-    fn into_request(self) -> Result<ExceptionRequest, ApiError> {
+    pub(crate) fn into_request(self) -> Result<ExceptionRequest, ApiError> {
         for (field, value) in [("result", &self.result), ("duration", &self.duration)] {
             signalbox_core::text::check_name(field, value).map_err(|e| ApiError::BadRequest(e.to_string()))?;
         }

@@ -112,7 +112,7 @@ pub(crate) async fn events(State(app): State<AppState>, who: Principal) -> Resul
 }
 
 /// The events of `changes` until `deadline`; the permit is held for the stream's life.
-fn change_stream(
+pub(crate) fn change_stream(
     changes: tokio::sync::broadcast::Receiver<ChangeEvent>,
     deadline: tokio::time::Instant,
     permit: tokio::sync::OwnedSemaphorePermit,

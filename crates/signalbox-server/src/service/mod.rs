@@ -9,18 +9,22 @@
 
 mod admin;
 mod audit;
+mod board;
 mod changes;
 mod error;
 mod exceptions;
 pub mod notify;
 mod round;
+mod sessions;
 mod stops;
 mod trains;
 
 pub use admin::{reload, Reloaded};
 pub use audit::{audit_page, AuditPage};
+pub use board::{board, BoardView, PendingTrain, RegionNow, FREEZE_HORIZON, MAX_PENDING};
 pub use error::ServiceError;
 pub use exceptions::{create_exception, delete_exception, list_exceptions, ExceptionCreated, ExceptionView};
 pub use round::{train_id, TrainView};
+pub use sessions::{session_user, sign_in, sign_out, SessionUser, SESSION_LIFETIME};
 pub use stops::{create_stop, list_stops, start_trains, StartTrainsReport};
 pub use trains::{act, dry_run, get_train, list_trains, reevaluate, submit, Action, Reevaluated};
