@@ -128,7 +128,7 @@ fn train(pending: &PendingTrain, at: DateTime<Utc>, conductor: bool) -> Markup {
             }
             @if let Some(j) = &t.exception_justification { p.justification { "Justification: " (j) } }
             @if let Some(hold) = &pending.hold {
-                p.hold { "On hold since " (instant(hold.at)) " by " (hold.by) ": " (hold.reason) }
+                p.held { "On hold since " (instant(hold.at)) " by " (hold.by) ": " (hold.reason) }
             }
             p.outcome { "Decision: " strong { (outcome_word(d.outcome)) } " · " (d.summary) }
             ul.findings aria-label="Failed policies, in priority order" {

@@ -20,6 +20,8 @@ use signalbox_server::state::AppState;
 use signalbox_store::Store;
 use tower::ServiceExt;
 
+pub mod server;
+
 pub const ROLES: [&str; 5] = ["pipeline", "conductor", "incident", "viewer", "chat"];
 
 /// The token of a role in the test configuration: `token-<role>`.
