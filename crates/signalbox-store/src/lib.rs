@@ -39,6 +39,7 @@
 
 mod audit;
 mod error;
+pub mod pg;
 mod schema;
 mod sessions;
 mod shared;
@@ -48,6 +49,8 @@ mod trains;
 mod tx;
 mod writer;
 
+#[cfg(test)]
+mod pg_tests;
 #[cfg(test)]
 mod tests;
 
