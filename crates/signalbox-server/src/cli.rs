@@ -123,3 +123,35 @@ pub fn store_check(config: Option<&Path>, data_dir: Option<&Path>) -> Result<boo
     }
     Ok(report.ok())
 }
+
+/// `signalbox store copy`: the whole store at `from` into the empty store at
+/// `to`, with a progress line a second on stderr once it runs for more than a
+/// second, and the row counts (checked on both sides) at the end.
+pub fn store_copy(from: &str, to: &str) -> Result<()> {
+    let (source, target) = (signalbox_store::Location::parse(from)?, signalbox_store::Location::parse(to)?);
+    let started = std::time::Instant::now();
+    let mut last_line = started;
+    let mut progress = |p: signalbox_store::Progress<'_>| {
+        if last_line.elapsed() >= std::time::Duration::from_secs(1) {
+            last_line = std::time::Instant::now();
+            let _ = writeln!(
+                std::io::stderr(),
+                "copying `{}`: {} of {} rows ({} s)",
+                p.table,
+                p.copied,
+                p.total,
+                started.elapsed().as_secs()
+            );
+        }
+    };
+    let report = signalbox_store::copy(&source, &target, &mut progress)
+        .with_context(|| format!("cannot copy {} to {}", source.describe(), target.describe()))?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "copied {} to {}", source.describe(), target.describe())?;
+    for (table, n) in &report.counts {
+        writeln!(out, "{table:>18}: {n}")?;
+    }
+    let total: u64 = report.counts.iter().map(|(_, n)| n).sum();
+    writeln!(out, "{total} rows in {:.1} s; every table's count matches the source", started.elapsed().as_secs_f64())?;
+    Ok(())
+}

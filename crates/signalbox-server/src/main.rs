@@ -100,6 +100,17 @@ enum StoreCommand {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Copy a whole store into an empty one: `sqlite://<data_dir>` or
+    /// `postgres://user@host:5432/database`, either way. Refuses a target that
+    /// holds anything; checks every table's row count before committing.
+    Copy {
+        /// The store to copy, e.g. `sqlite://data`.
+        #[arg(long, value_name = "URL")]
+        from: String,
+        /// The empty store to fill, e.g. `postgres://signalbox@db:5432/signalbox`.
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -224,6 +235,9 @@ fn main() -> ExitCode {
         }
         Command::Store { command: StoreCommand::Check { config, data_dir } } => {
             signalbox_server::cli::store_check(config.as_deref(), data_dir.as_deref())
+        }
+        Command::Store { command: StoreCommand::Copy { from, to } } => {
+            signalbox_server::cli::store_copy(&from, &to).map(|()| true)
         }
     };
     match result {

@@ -47,6 +47,12 @@ pub enum StoreError {
     /// The database file is not the one this data directory held.
     #[error("{0}")]
     WrongStore(String),
+    /// A store location (`sqlite://<data_dir>`, `postgres://…`) that cannot be read.
+    #[error("{0}")]
+    Location(String),
+    /// `store copy` could not finish; nothing was stored in the target.
+    #[error("store copy: {0}")]
+    Copy(String),
 }
 
 impl StoreError {

@@ -38,6 +38,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 mod audit;
+mod copy;
 mod error;
 pub mod pg;
 mod schema;
@@ -50,11 +51,16 @@ mod tx;
 mod writer;
 
 #[cfg(test)]
+mod copy_tests;
+#[cfg(test)]
 mod pg_tests;
+#[cfg(test)]
+mod test_pg;
 #[cfg(test)]
 mod tests;
 
 pub use audit::{AuditAction, AuditRecord, NewAudit};
+pub use copy::{copy, CopyReport, Location, Progress};
 pub use error::StoreError;
 pub use schema::{check, CheckReport, ID_FILE};
 pub use sessions::Session;

@@ -1,61 +1,12 @@
-//! The PostgreSQL schema against a real server: `SIGNALBOX_TEST_DATABASE_URL`
-//! names a database whose role may create databases (`.ci/pg.sh` makes one);
-//! each test works in a database of its own, dropped at the end. Without the
-//! variable these tests skip with one line, except under CI, where they fail.
+//! The PostgreSQL schema against a real server (`test_pg.rs` says which).
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::sync::{Arc, Barrier};
 
 use crate::pg::{self, Migrated};
 use crate::schema::SCHEMA_VERSION;
+use crate::test_pg::TestDb;
 use crate::StoreError;
-
-const VARIABLE: &str = "SIGNALBOX_TEST_DATABASE_URL";
-
-/// A database of its own for one test, dropped when the test ends.
-struct TestDb {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl TestDb {
-    /// A new empty database, or `None` (with one line saying why) when no
-    /// server is configured outside CI.
-    fn new(test: &str) -> Option<TestDb> {
-        let Ok(admin) = std::env::var(VARIABLE) else {
-            assert!(std::env::var_os("CI").is_none(), "{VARIABLE} is not set: CI must run the PostgreSQL tests");
-            // Straight to stderr, past the test harness's capture, once per run.
-            static SAID: std::sync::Once = std::sync::Once::new();
-            SAID.call_once(|| {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "skipping the PostgreSQL tests ({test} and the rest): {VARIABLE} is not set (bash .ci/pg.sh prints a URL for it)"
-                );
-            });
-            return None;
-        };
-        let name = format!("sbx_test_{}", ulid::Ulid::new().to_string().to_lowercase());
-        pg::connect(&admin).unwrap().batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
-        let (base, _) = admin.split_once('?').unwrap_or((&admin, ""));
-        let (server, _) = base.rsplit_once('/').unwrap();
-        let url = format!("{server}/{name}");
-        Some(TestDb { admin, name, url })
-    }
-
-    fn client(&self) -> postgres::Client {
-        pg::connect(&self.url).unwrap()
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Ok(mut admin) = pg::connect(&self.admin) {
-            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
-        }
-    }
-}
 
 #[test]
 fn replicas_migrating_at_once_apply_each_migration_once() {

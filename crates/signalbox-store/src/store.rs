@@ -60,7 +60,7 @@ struct Inner {
 /// group commit assumes one writer.
 pub const LOCK_FILE: &str = "signalbox.lock";
 
-fn lock_dir(dir: &Path) -> Result<std::fs::File, StoreError> {
+pub(crate) fn lock_dir(dir: &Path) -> Result<std::fs::File, StoreError> {
     let path = dir.join(LOCK_FILE);
     let file = std::fs::File::options()
         .create(true)
