@@ -4,9 +4,9 @@
 //! `DELETE`, so not even a bug in this crate can rewrite history.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Row, ToSql};
 use serde::{Deserialize, Serialize};
 
+use crate::db::{ColumnError, DbRow, Param};
 use crate::error::StoreError;
 use crate::tx::{from_json, instant, parse_instant, sql_count, to_json, Tx};
 
@@ -157,18 +157,13 @@ impl Tx<'_> {
     /// Appends an entry and returns its sequence number.
     pub fn append_audit(&self, entry: &NewAudit) -> Result<i64, StoreError> {
         let detail = to_json("audit detail", &entry.detail)?;
-        self.conn
-            .prepare_cached(
-                "INSERT INTO audit (at, actor, action, train_id, detail)
-                 VALUES (?1, ?2, ?3, ?4, ?5) RETURNING seq",
-            )
-            .and_then(|mut stmt| {
-                stmt.query_row(
-                    rusqlite::params![instant(entry.at), entry.actor, entry.action.as_str(), entry.train_id, detail],
-                    |row| row.get(0),
-                )
-            })
-            .map_err(self.query_error("append_audit"))
+        self.one(
+            "append_audit",
+            "INSERT INTO audit (at, actor, action, train_id, detail)
+             VALUES (?1, ?2, ?3, ?4, ?5) RETURNING seq",
+            &[&instant(entry.at), &entry.actor, &entry.action.as_str(), &entry.train_id, &detail],
+            |row| row.get(0),
+        )
     }
 
     /// One page of the log, newest first: at most `limit` entries with a
@@ -181,7 +176,7 @@ impl Tx<'_> {
         limit: usize,
     ) -> Result<Vec<AuditRecord>, StoreError> {
         let mut conditions = Vec::new();
-        let mut params: Vec<&dyn ToSql> = Vec::new();
+        let mut params: Vec<&dyn Param> = Vec::new();
         if let Some(train_id) = &train_id {
             params.push(train_id);
             conditions.push(format!("train_id = ?{}", params.len()));
@@ -204,13 +199,8 @@ impl Tx<'_> {
         self.audit_query("train_history", &sql, &[&train_id])
     }
 
-    fn audit_query(&self, op: &'static str, sql: &str, params: &[&dyn ToSql]) -> Result<Vec<AuditRecord>, StoreError> {
-        let rows = self
-            .conn
-            .prepare_cached(sql)
-            .and_then(|mut stmt| stmt.query_map(params, AuditRow::read)?.collect::<Result<Vec<_>, _>>())
-            .map_err(self.query_error(op))?;
-        rows.into_iter().map(AuditRow::decode).collect()
+    fn audit_query(&self, op: &'static str, sql: &str, params: &[&dyn Param]) -> Result<Vec<AuditRecord>, StoreError> {
+        self.all(op, sql, params, AuditRow::read)?.into_iter().map(AuditRow::decode).collect()
     }
 }
 
@@ -224,7 +214,7 @@ struct AuditRow {
 }
 
 impl AuditRow {
-    fn read(row: &Row<'_>) -> rusqlite::Result<AuditRow> {
+    fn read(row: &DbRow<'_, '_>) -> Result<AuditRow, ColumnError> {
         Ok(AuditRow {
             seq: row.get(0)?,
             at: row.get(1)?,

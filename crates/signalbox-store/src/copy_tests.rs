@@ -50,7 +50,7 @@ fn fill(dir: &Path, trains: usize) {
     write(&store, move |t| {
         for i in 0..trains {
             let id = format!("CHG{i:07}");
-            t.conn
+            t.sqlite()
                 .execute(
                     "INSERT INTO trains (id, state, environment, squad, created_at, updated_at, train, decision)
                      VALUES (?1, ?2, 'production', 'cfs', ?3, ?3, ?4, ?5)",
@@ -63,7 +63,7 @@ fn fill(dir: &Path, trains: usize) {
                     ],
                 )
                 .map_err(|e| StoreError::Query { op: "fill", message: e.to_string() })?;
-            t.conn
+            t.sqlite()
                 .execute(
                     "INSERT INTO decisions (decision_id, train_id, evaluated_at, decision) VALUES (?1, ?2, ?3, ?4)",
                     rusqlite::params![format!("dec_{i}"), id, at(i as i64).to_rfc3339(), "{}"],

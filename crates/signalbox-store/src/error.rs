@@ -47,6 +47,10 @@ pub enum StoreError {
     /// The database file is not the one this data directory held.
     #[error("{0}")]
     WrongStore(String),
+    /// The database server cannot be reached (PostgreSQL down, the connection
+    /// lost): retry; the store reconnects by itself.
+    #[error("the database cannot be reached: {message}")]
+    Unreachable { message: String },
     /// A store location (`sqlite://<data_dir>`, `postgres://…`) that cannot be read.
     #[error("{0}")]
     Location(String),
@@ -67,6 +71,7 @@ impl StoreError {
                 | StoreError::Begin { .. }
                 | StoreError::Full { .. }
                 | StoreError::Damaged { .. }
+                | StoreError::Unreachable { .. }
         )
     }
 

@@ -39,8 +39,10 @@
 
 mod audit;
 mod copy;
+mod db;
 mod error;
 pub mod pg;
+mod pg_store;
 mod schema;
 mod sessions;
 mod shared;
@@ -56,6 +58,8 @@ mod copy_tests;
 mod pg_tests;
 #[cfg(test)]
 mod test_pg;
+#[doc(hidden)]
+pub mod testing;
 #[cfg(test)]
 mod tests;
 

@@ -3,8 +3,8 @@
 //! cookie, and of the token, so a session ends when its token is removed.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, Row};
 
+use crate::db::{ColumnError, DbRow};
 use crate::error::StoreError;
 use crate::tx::{instant, parse_instant, Tx};
 
@@ -25,39 +25,32 @@ pub struct Session {
 impl Tx<'_> {
     /// Records a session; sessions that expired by its creation are dropped first.
     pub fn insert_session(&self, session: &Session) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")
-            .and_then(|mut stmt| stmt.execute([instant(session.created_at)]))
-            .map_err(self.query_error("insert_session"))?;
-        self.conn
-            .prepare_cached(
-                "INSERT INTO sessions (id_sha256, token_sha256, name, role, created_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )
-            .and_then(|mut stmt| {
-                stmt.execute([
-                    session.id_sha256.as_str(),
-                    &session.token_sha256,
-                    &session.name,
-                    &session.role,
-                    &instant(session.created_at),
-                    &instant(session.expires_at),
-                ])
-            })
-            .map_err(self.query_error("insert_session"))?;
+        self.exec("insert_session", "DELETE FROM sessions WHERE expires_at <= ?1", &[&instant(session.created_at)])?;
+        self.exec(
+            "insert_session",
+            "INSERT INTO sessions (id_sha256, token_sha256, name, role, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            &[
+                &session.id_sha256,
+                &session.token_sha256,
+                &session.name,
+                &session.role,
+                &instant(session.created_at),
+                &instant(session.expires_at),
+            ],
+        )?;
         Ok(())
     }
 
     /// The session with this id digest, if it has not expired by `at`.
     pub fn live_session(&self, id_sha256: &str, at: DateTime<Utc>) -> Result<Option<Session>, StoreError> {
-        let row = self
-            .conn
-            .prepare_cached(
-                "SELECT id_sha256, token_sha256, name, role, created_at, expires_at
-                 FROM sessions WHERE id_sha256 = ?1 AND expires_at > ?2",
-            )
-            .and_then(|mut stmt| stmt.query_row([id_sha256, &instant(at)], session_row).optional())
-            .map_err(self.query_error("live_session"))?;
+        let row = self.first(
+            "live_session",
+            "SELECT id_sha256, token_sha256, name, role, created_at, expires_at
+             FROM sessions WHERE id_sha256 = ?1 AND expires_at > ?2",
+            &[&id_sha256, &instant(at)],
+            session_row,
+        )?;
         row.map(|(id_sha256, token_sha256, name, role, created, expires)| {
             Ok(Session {
                 id_sha256,
@@ -73,17 +66,13 @@ impl Tx<'_> {
 
     /// Ends a session; true if there was one.
     pub fn delete_session(&self, id_sha256: &str) -> Result<bool, StoreError> {
-        let deleted = self
-            .conn
-            .prepare_cached("DELETE FROM sessions WHERE id_sha256 = ?1")
-            .and_then(|mut stmt| stmt.execute([id_sha256]))
-            .map_err(self.query_error("delete_session"))?;
+        let deleted = self.exec("delete_session", "DELETE FROM sessions WHERE id_sha256 = ?1", &[&id_sha256])?;
         Ok(deleted == 1)
     }
 }
 
 type SessionRow = (String, String, String, String, String, String);
 
-fn session_row(row: &Row<'_>) -> rusqlite::Result<SessionRow> {
+fn session_row(row: &DbRow<'_, '_>) -> Result<SessionRow, ColumnError> {
     Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?))
 }

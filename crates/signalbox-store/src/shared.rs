@@ -144,6 +144,20 @@ impl SharedCache {
         }
     }
 
+    /// Takes note of the generation a PostgreSQL transaction read from the
+    /// database (`inputs.generation`): a newer one, committed by any replica,
+    /// drops what the cache holds.
+    pub(crate) fn observe(&self, generation: u64) {
+        if generation <= self.generation() {
+            return;
+        }
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        if generation > self.generation() {
+            self.generation.store(generation, Ordering::Release);
+            *current = None;
+        }
+    }
+
     /// Called by the writer after a batch that touched decision inputs has
     /// ended (committed or not), before its callers are answered.
     pub(crate) fn invalidate(&self) {

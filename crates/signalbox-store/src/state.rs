@@ -2,10 +2,10 @@
 //! deployments and exceptions (the types are the core's; see docs/chat.md and docs/api.md).
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use signalbox_core::{Exception, Hold, Outcome, StageDeployment, Stop};
 
+use crate::db::{ColumnError, DbRow};
 use crate::error::StoreError;
 use crate::shared::SharedState;
 use crate::tx::{format_id, instant, parse_id, parse_instant, Tx};
@@ -56,16 +56,13 @@ impl Tx<'_> {
         at: DateTime<Utc>,
     ) -> Result<Stop, StoreError> {
         self.touch();
-        let seq: i64 = self
-            .conn
-            .prepare_cached(
-                "INSERT INTO stops (scope, message, created_by, created_at)
-                 VALUES (?1, ?2, ?3, ?4) RETURNING seq",
-            )
-            .and_then(|mut stmt| {
-                stmt.query_row(rusqlite::params![scope, message, created_by, instant(at)], |row| row.get(0))
-            })
-            .map_err(self.query_error("insert_stop"))?;
+        let seq: i64 = self.one(
+            "insert_stop",
+            "INSERT INTO stops (scope, message, created_by, created_at)
+             VALUES (?1, ?2, ?3, ?4) RETURNING seq",
+            &[&scope, &message, &created_by, &instant(at)],
+            |row| row.get(0),
+        )?;
         Ok(Stop {
             id: format_id(STOP_PREFIX, seq),
             scope: scope.to_string(),
@@ -77,14 +74,13 @@ impl Tx<'_> {
 
     /// The stops not lifted, oldest first.
     pub fn active_stops(&self) -> Result<Vec<Stop>, StoreError> {
-        let rows = self
-            .conn
-            .prepare_cached(
-                "SELECT seq, scope, message, created_by, created_at FROM stops
-                 WHERE lifted_at IS NULL ORDER BY seq",
-            )
-            .and_then(|mut stmt| stmt.query_map([], StopRow::read)?.collect::<Result<Vec<_>, _>>())
-            .map_err(self.query_error("active_stops"))?;
+        let rows = self.all(
+            "active_stops",
+            "SELECT seq, scope, message, created_by, created_at FROM stops
+             WHERE lifted_at IS NULL ORDER BY seq",
+            &[],
+            StopRow::read,
+        )?;
         rows.into_iter().map(StopRow::decode).collect()
     }
 
@@ -93,18 +89,14 @@ impl Tx<'_> {
     pub fn lift_stops(&self, scope: &str, by: &str, at: DateTime<Utc>) -> Result<Vec<Stop>, StoreError> {
         self.touch();
         // Active stops are few: no need for a plan per scope.
-        let mut rows = self
-            .conn
-            .prepare_cached(
-                "UPDATE stops SET lifted_at = ?1, lifted_by = ?2
-                 WHERE lifted_at IS NULL AND (?3 = ?4 OR scope = ?3)
-                 RETURNING seq, scope, message, created_by, created_at",
-            )
-            .and_then(|mut stmt| {
-                stmt.query_map(rusqlite::params![instant(at), by, scope, SCOPE_ALL], StopRow::read)?
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .map_err(self.query_error("lift_stops"))?;
+        let mut rows = self.all(
+            "lift_stops",
+            "UPDATE stops SET lifted_at = ?1, lifted_by = ?2
+             WHERE lifted_at IS NULL AND (?3 = ?4 OR scope = ?3)
+             RETURNING seq, scope, message, created_by, created_at",
+            &[&instant(at), &by, &scope, &SCOPE_ALL],
+            StopRow::read,
+        )?;
         // RETURNING gives no order.
         rows.sort_by_key(|row| row.seq);
         rows.into_iter().map(StopRow::decode).collect()
@@ -115,34 +107,35 @@ impl Tx<'_> {
     /// Puts a hold on the train, replacing any hold it had.
     pub fn set_hold(&self, hold: &Hold) -> Result<(), StoreError> {
         self.touch();
-        self.conn
-            .prepare_cached(
-                "INSERT INTO holds (train_id, by, reason, at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (train_id) DO UPDATE SET
-                     by = excluded.by, reason = excluded.reason, at = excluded.at",
-            )
-            .and_then(|mut stmt| stmt.execute(rusqlite::params![hold.train_id, hold.by, hold.reason, instant(hold.at)]))
-            .map(|_| ())
-            .map_err(self.query_error("set_hold"))
+        self.exec(
+            "set_hold",
+            "INSERT INTO holds (train_id, by, reason, at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (train_id) DO UPDATE SET
+                 by = excluded.by, reason = excluded.reason, at = excluded.at",
+            &[&hold.train_id, &hold.by, &hold.reason, &instant(hold.at)],
+        )
+        .map(|_| ())
     }
 
     pub fn get_hold(&self, train_id: &str) -> Result<Option<Hold>, StoreError> {
-        let row = self
-            .conn
-            .prepare_cached("SELECT train_id, by, reason, at FROM holds WHERE train_id = ?1")
-            .and_then(|mut stmt| stmt.query_row([train_id], HoldRow::read).optional())
-            .map_err(self.query_error("get_hold"))?;
+        let row = self.first(
+            "get_hold",
+            "SELECT train_id, by, reason, at FROM holds WHERE train_id = ?1",
+            &[&train_id],
+            HoldRow::read,
+        )?;
         row.map(HoldRow::decode).transpose()
     }
 
     /// Removes the train's hold and returns it, or `None` if it had none.
     pub fn clear_hold(&self, train_id: &str) -> Result<Option<Hold>, StoreError> {
         self.touch();
-        let row = self
-            .conn
-            .prepare_cached("DELETE FROM holds WHERE train_id = ?1 RETURNING train_id, by, reason, at")
-            .and_then(|mut stmt| stmt.query_row([train_id], HoldRow::read).optional())
-            .map_err(self.query_error("clear_hold"))?;
+        let row = self.first(
+            "clear_hold",
+            "DELETE FROM holds WHERE train_id = ?1 RETURNING train_id, by, reason, at",
+            &[&train_id],
+            HoldRow::read,
+        )?;
         row.map(HoldRow::decode).transpose()
     }
 
@@ -176,16 +169,17 @@ impl Tx<'_> {
 
     /// Every hold, by train id.
     pub fn all_holds(&self) -> Result<Vec<Hold>, StoreError> {
-        // A negative LIMIT is none in SQLite.
-        self.hold_rows(-1)?.into_iter().map(HoldRow::decode).collect()
+        self.hold_rows(i64::MAX)?.into_iter().map(HoldRow::decode).collect()
     }
 
     /// The first `limit` holds by train id, undecoded.
     fn hold_rows(&self, limit: i64) -> Result<Vec<HoldRow>, StoreError> {
-        self.conn
-            .prepare_cached("SELECT train_id, by, reason, at FROM holds ORDER BY train_id LIMIT ?1")
-            .and_then(|mut stmt| stmt.query_map([limit], HoldRow::read)?.collect::<Result<Vec<_>, _>>())
-            .map_err(self.query_error("hold_rows"))
+        self.all(
+            "hold_rows",
+            "SELECT train_id, by, reason, at FROM holds ORDER BY train_id LIMIT ?1",
+            &[&limit],
+            HoldRow::read,
+        )
     }
 
     // ---- stage deployments ----
@@ -193,25 +187,22 @@ impl Tx<'_> {
     /// Records a completed stage train; recording the same train again replaces it.
     pub fn record_stage_deployment(&self, deployment: &StageDeployment) -> Result<(), StoreError> {
         self.touch();
-        self.conn
-            .prepare_cached(
-                "INSERT INTO stage_deployments (train_id, squad, service, version, completed_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (train_id) DO UPDATE SET
-                     squad = excluded.squad, service = excluded.service,
-                     version = excluded.version, completed_at = excluded.completed_at",
-            )
-            .and_then(|mut stmt| {
-                stmt.execute(rusqlite::params![
-                    deployment.train_id,
-                    deployment.squad,
-                    deployment.service,
-                    deployment.version,
-                    instant(deployment.completed_at),
-                ])
-            })
-            .map(|_| ())
-            .map_err(self.query_error("record_stage_deployment"))
+        self.exec(
+            "record_stage_deployment",
+            "INSERT INTO stage_deployments (train_id, squad, service, version, completed_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (train_id) DO UPDATE SET
+                 squad = excluded.squad, service = excluded.service,
+                 version = excluded.version, completed_at = excluded.completed_at",
+            &[
+                &deployment.train_id,
+                &deployment.squad,
+                &deployment.service,
+                &deployment.version,
+                &instant(deployment.completed_at),
+            ],
+        )
+        .map(|_| ())
     }
 
     /// The latest stage deployment of `squad` and `service` completed by `at`,
@@ -265,15 +256,11 @@ impl Tx<'_> {
         version: Option<&str>,
         when: &str,
     ) -> Result<Option<StageDeployment>, StoreError> {
+        let op = "latest_stage_deployment";
         let row = match version {
-            Some(version) => self.conn.prepare_cached(STAGE_BY_VERSION).and_then(|mut stmt| {
-                stmt.query_row(rusqlite::params![squad, service, version, when], StageRow::read).optional()
-            }),
-            None => self.conn.prepare_cached(STAGE_BY_SERVICE).and_then(|mut stmt| {
-                stmt.query_row(rusqlite::params![squad, service, when], StageRow::read).optional()
-            }),
-        }
-        .map_err(self.query_error("latest_stage_deployment"))?;
+            Some(version) => self.first(op, STAGE_BY_VERSION, &[&squad, &service, &version, &when], StageRow::read)?,
+            None => self.first(op, STAGE_BY_SERVICE, &[&squad, &service, &when], StageRow::read)?,
+        };
         row.map(StageRow::decode).transpose()
     }
 
@@ -282,30 +269,24 @@ impl Tx<'_> {
     /// Creates an exception; ids are `exc_1`, `exc_2`, … and never reused.
     pub fn insert_exception(&self, new: &NewException) -> Result<Exception, StoreError> {
         self.touch();
-        let seq: i64 = self
-            .conn
-            .prepare_cached(
-                "INSERT INTO exceptions (result, policy, configuration_item, squad, service,
-                     justification, created_by, created_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING seq",
-            )
-            .and_then(|mut stmt| {
-                stmt.query_row(
-                    rusqlite::params![
-                        new.result.as_str(),
-                        new.policy,
-                        new.configuration_item,
-                        new.squad,
-                        new.service,
-                        new.justification,
-                        new.created_by,
-                        instant(new.created_at),
-                        instant(new.expires_at),
-                    ],
-                    |row| row.get(0),
-                )
-            })
-            .map_err(self.query_error("insert_exception"))?;
+        let seq: i64 = self.one(
+            "insert_exception",
+            "INSERT INTO exceptions (result, policy, configuration_item, squad, service,
+                 justification, created_by, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING seq",
+            &[
+                &new.result.as_str(),
+                &new.policy,
+                &new.configuration_item,
+                &new.squad,
+                &new.service,
+                &new.justification,
+                &new.created_by,
+                &instant(new.created_at),
+                &instant(new.expires_at),
+            ],
+            |row| row.get(0),
+        )?;
         Ok(Exception {
             id: format_id(EXCEPTION_PREFIX, seq),
             result: new.result,
@@ -326,11 +307,7 @@ impl Tx<'_> {
             return Ok(None);
         };
         let sql = format!("SELECT {EXCEPTION_COLUMNS} FROM exceptions WHERE seq = ?1");
-        let row = self
-            .conn
-            .prepare_cached(&sql)
-            .and_then(|mut stmt| stmt.query_row([seq], ExceptionRow::read).optional())
-            .map_err(self.query_error("get_exception"))?;
+        let row = self.first("get_exception", &sql, &[&seq], ExceptionRow::read)?;
         row.map(ExceptionRow::decode).transpose()
     }
 
@@ -345,11 +322,7 @@ impl Tx<'_> {
             "UPDATE exceptions SET deleted_at = ?1, deleted_by = ?2
              WHERE seq = ?3 AND deleted_at IS NULL RETURNING {EXCEPTION_COLUMNS}"
         );
-        let row = self
-            .conn
-            .prepare_cached(&sql)
-            .and_then(|mut stmt| stmt.query_row(rusqlite::params![instant(at), by, seq], ExceptionRow::read).optional())
-            .map_err(self.query_error("delete_exception"))?;
+        let row = self.first("delete_exception", &sql, &[&instant(at), &by, &seq], ExceptionRow::read)?;
         row.map(ExceptionRow::decode).transpose()
     }
 
@@ -359,11 +332,7 @@ impl Tx<'_> {
             "SELECT {EXCEPTION_COLUMNS} FROM exceptions
              WHERE deleted_at IS NULL AND expires_at > ?1 ORDER BY seq"
         );
-        let rows = self
-            .conn
-            .prepare_cached(&sql)
-            .and_then(|mut stmt| stmt.query_map([instant(at)], ExceptionRow::read)?.collect::<Result<Vec<_>, _>>())
-            .map_err(self.query_error("live_exceptions"))?;
+        let rows = self.all("live_exceptions", &sql, &[&instant(at)], ExceptionRow::read)?;
         rows.into_iter().map(ExceptionRow::decode).collect()
     }
 }
@@ -377,7 +346,7 @@ struct StopRow {
 }
 
 impl StopRow {
-    fn read(row: &Row<'_>) -> rusqlite::Result<StopRow> {
+    fn read(row: &DbRow<'_, '_>) -> Result<StopRow, ColumnError> {
         Ok(StopRow {
             seq: row.get(0)?,
             scope: row.get(1)?,
@@ -407,7 +376,7 @@ struct HoldRow {
 }
 
 impl HoldRow {
-    fn read(row: &Row<'_>) -> rusqlite::Result<HoldRow> {
+    fn read(row: &DbRow<'_, '_>) -> Result<HoldRow, ColumnError> {
         Ok(HoldRow { train_id: row.get(0)?, by: row.get(1)?, reason: row.get(2)?, at: row.get(3)? })
     }
 
@@ -430,7 +399,7 @@ struct StageRow {
 }
 
 impl StageRow {
-    fn read(row: &Row<'_>) -> rusqlite::Result<StageRow> {
+    fn read(row: &DbRow<'_, '_>) -> Result<StageRow, ColumnError> {
         Ok(StageRow {
             train_id: row.get(0)?,
             squad: row.get(1)?,
@@ -469,7 +438,7 @@ struct ExceptionRow {
 }
 
 impl ExceptionRow {
-    fn read(row: &Row<'_>) -> rusqlite::Result<ExceptionRow> {
+    fn read(row: &DbRow<'_, '_>) -> Result<ExceptionRow, ColumnError> {
         Ok(ExceptionRow {
             seq: row.get(0)?,
             result: row.get(1)?,

@@ -11,6 +11,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 use crate::error::StoreError;
+use crate::pg_store::{self, ReadSlot};
 use crate::schema::{self, exec_cached};
 use crate::shared::SharedCache;
 use crate::tx::{Health, Shared, Tx};
@@ -51,10 +52,19 @@ struct Inner {
     counters: Arc<Counters>,
     cache: Arc<SharedCache>,
     health: Arc<Health>,
-    readers: ReadPool,
-    /// Held for the store's life: one process per data directory.
-    _lock: std::fs::File,
+    readers: Readers,
+    /// Held for the store's life: one process per data directory (SQLite only).
+    _lock: Option<std::fs::File>,
 }
+
+/// The read connections of either database.
+enum Readers {
+    Sqlite(ReadPool<Connection>),
+    Pg { url: String, pool: ReadPool<ReadSlot> },
+}
+
+/// How many read connections a replica keeps to PostgreSQL.
+const PG_READERS: usize = 8;
 
 /// The lock file that keeps a second process off the same data directory:
 /// group commit assumes one writer.
@@ -109,10 +119,50 @@ impl Store {
                 counters,
                 cache,
                 health,
-                readers: ReadPool::new(readers),
-                _lock: lock,
+                readers: Readers::Sqlite(ReadPool::new(readers)),
+                _lock: Some(lock),
             }),
         })
+    }
+
+    /// Opens the store in the PostgreSQL database at `url`, shared with any
+    /// number of other processes (replicas): applies the schema migrations
+    /// (once, whichever replica comes first; the others wait), and starts the
+    /// writer thread. Connections are made as they are needed, and again
+    /// after the database was out of reach.
+    pub fn open_postgres(url: &str) -> Result<Store, StoreError> {
+        let mut client = crate::pg::connect(url)?;
+        crate::pg::migrate(&mut client)?;
+        drop(client);
+        let counters = Arc::new(Counters::default());
+        let (queue, jobs) = mpsc::channel::<Box<dyn Job>>();
+        let cache = Arc::new(SharedCache::default());
+        let health = Arc::new(Health::default());
+        let (thread_counters, thread_cache, thread_health) =
+            (Arc::clone(&counters), Arc::clone(&cache), Arc::clone(&health));
+        let writer_url = url.to_string();
+        let writer = std::thread::Builder::new()
+            .name("signalbox-store-writer".to_string())
+            .spawn(move || pg_store::run_writer(writer_url, jobs, thread_counters, thread_cache, thread_health))
+            .map_err(|e| StoreError::Open { path: crate::pg::redact(url), message: e.to_string() })?;
+        let slots = (0..PG_READERS).map(|_| ReadSlot::empty()).collect();
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path: PathBuf::from(crate::pg::redact(url)),
+                queue: Mutex::new(Some(queue)),
+                writer: Mutex::new(Some(writer)),
+                counters,
+                cache,
+                health,
+                readers: Readers::Pg { url: url.to_string(), pool: ReadPool::new(slots) },
+                _lock: None,
+            }),
+        })
+    }
+
+    /// Whether this store is on PostgreSQL (shared by replicas) rather than the embedded SQLite.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.inner.readers, Readers::Pg { .. })
     }
 
     /// Runs `op` on the writer, in a transaction shared with whatever other
@@ -150,17 +200,26 @@ impl Store {
     /// one consistent snapshot. Blocks while all read connections are busy;
     /// writes made through `f`'s `Tx` fail.
     pub fn read<R>(&self, f: impl FnOnce(&Tx<'_>) -> Result<R, StoreError>) -> Result<R, StoreError> {
-        let lease = self.inner.readers.take();
-        let conn = lease.conn()?;
-        // Read before the transaction begins: its snapshot holds at least this generation.
-        let generation = self.inner.cache.generation();
         let health = &*self.inner.health;
-        exec_cached(conn, "BEGIN DEFERRED").map_err(|e| health.note(StoreError::query("read")(e)))?;
-        let result = f(&Tx::new(conn, Shared::Reader { cache: &self.inner.cache, generation, health }));
-        // Ending a read transaction cannot lose anything; a failure here only
-        // means the lease's drop will try again.
-        let _ = exec_cached(conn, if result.is_ok() { "COMMIT" } else { "ROLLBACK" });
-        result
+        match &self.inner.readers {
+            Readers::Sqlite(pool) => {
+                let lease = pool.take();
+                let conn = lease.conn()?;
+                // Read before the transaction begins: its snapshot holds at least this generation.
+                let generation = self.inner.cache.generation();
+                exec_cached(conn, "BEGIN DEFERRED").map_err(|e| health.note(StoreError::query("read")(e)))?;
+                let result = f(&Tx::new(conn, Shared::Reader { cache: &self.inner.cache, generation, health }));
+                // Ending a read transaction cannot lose anything; a failure here only
+                // means the lease's drop will try again.
+                let _ = exec_cached(conn, if result.is_ok() { "COMMIT" } else { "ROLLBACK" });
+                result
+            }
+            Readers::Pg { url, pool } => {
+                let mut lease = pool.take();
+                let slot = lease.conn.as_mut().ok_or(StoreError::Closed)?;
+                slot.read(url, &self.inner.cache, health, f)
+            }
+        }
     }
 
     /// Whether a write can be committed now: the file is not known to be
@@ -248,24 +307,44 @@ impl Drop for Inner {
 }
 
 /// A fixed set of read-only connections; `take` waits for a free one.
-struct ReadPool {
-    idle: Mutex<Idle>,
+struct ReadPool<C: Reset> {
+    idle: Mutex<Idle<C>>,
     freed: Condvar,
 }
 
-struct Idle {
-    conns: Vec<Connection>,
+/// What a read connection needs before it goes back to its pool.
+trait Reset {
+    /// Ends whatever transaction a panic left open.
+    fn reset(&mut self);
+}
+
+impl Reset for Connection {
+    fn reset(&mut self) {
+        if !self.is_autocommit() {
+            let _ = self.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+impl Reset for ReadSlot {
+    fn reset(&mut self) {
+        self.reset_after_panic();
+    }
+}
+
+struct Idle<C> {
+    conns: Vec<C>,
     /// Callers blocked in `take`. A hand-back wakes one only when there is
     /// one: `Condvar::notify_one` makes a system call even when no one waits.
     waiting: usize,
 }
 
-impl ReadPool {
-    fn new(conns: Vec<Connection>) -> ReadPool {
+impl<C: Reset> ReadPool<C> {
+    fn new(conns: Vec<C>) -> ReadPool<C> {
         ReadPool { idle: Mutex::new(Idle { conns, waiting: 0 }), freed: Condvar::new() }
     }
 
-    fn take(&self) -> Lease<'_> {
+    fn take(&self) -> Lease<'_, C> {
         let mut idle = lock(&self.idle);
         loop {
             if let Some(conn) = idle.conns.pop() {
@@ -277,7 +356,7 @@ impl ReadPool {
         }
     }
 
-    fn give_back(&self, conn: Connection) {
+    fn give_back(&self, conn: C) {
         let mut idle = lock(&self.idle);
         idle.conns.push(conn);
         if idle.waiting > 0 {
@@ -288,23 +367,21 @@ impl ReadPool {
 
 /// A borrowed read connection, handed back (out of any transaction) on drop,
 /// panics included.
-struct Lease<'a> {
-    pool: &'a ReadPool,
-    conn: Option<Connection>,
+struct Lease<'a, C: Reset> {
+    pool: &'a ReadPool<C>,
+    conn: Option<C>,
 }
 
-impl Lease<'_> {
-    fn conn(&self) -> Result<&Connection, StoreError> {
+impl<C: Reset> Lease<'_, C> {
+    fn conn(&self) -> Result<&C, StoreError> {
         self.conn.as_ref().ok_or(StoreError::Closed)
     }
 }
 
-impl Drop for Lease<'_> {
+impl<C: Reset> Drop for Lease<'_, C> {
     fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            if !conn.is_autocommit() {
-                let _ = conn.execute_batch("ROLLBACK");
-            }
+        if let Some(mut conn) = self.conn.take() {
+            conn.reset();
             self.pool.give_back(conn);
         }
     }

@@ -55,16 +55,16 @@ fn the_writer_uses_wal_and_full_synchronous_and_the_current_schema() {
     let (_dir, store) = open();
     let (mode, synchronous, version) = runtime()
         .block_on(store.write(|t| {
-            let mode: String = t.conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
-            let sync: i64 = t.conn.pragma_query_value(None, "synchronous", |r| r.get(0)).unwrap();
-            Ok::<_, StoreError>((mode, sync, crate::schema::user_version(t.conn)?))
+            let mode: String = t.sqlite().pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
+            let sync: i64 = t.sqlite().pragma_query_value(None, "synchronous", |r| r.get(0)).unwrap();
+            Ok::<_, StoreError>((mode, sync, crate::schema::user_version(t.sqlite())?))
         }))
         .unwrap();
     assert_eq!(mode, "wal");
     assert_eq!(synchronous, 2, "synchronous must be FULL (2)");
     assert_eq!(version, SCHEMA_VERSION);
     let reader_mode: String =
-        store.read(|t| Ok(t.conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap())).unwrap();
+        store.read(|t| Ok(t.sqlite().pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap())).unwrap();
     assert_eq!(reader_mode, "wal");
 }
 
@@ -168,7 +168,7 @@ fn a_failed_commit_fails_every_write_of_its_batch_and_stores_none() {
     let rt = runtime();
     // A deferred foreign key is checked only at COMMIT: a way to make COMMIT fail.
     rt.block_on(store.write(|t| {
-        t.conn
+        t.sqlite()
             .execute_batch(
                 "CREATE TABLE parent (id INTEGER PRIMARY KEY);
                  CREATE TABLE child (p INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);",
@@ -179,7 +179,7 @@ fn a_failed_commit_fails_every_write_of_its_batch_and_stores_none() {
     let (gate, release) = hold_writer(&store);
     let a = store.write(|t| t.set_meta("a", "1"));
     let b = store.write(|t| {
-        t.conn.execute("INSERT INTO child (p) VALUES (42)", []).map(|_| ()).map_err(StoreError::query("orphan"))
+        t.sqlite().execute("INSERT INTO child (p) VALUES (42)", []).map(|_| ()).map_err(StoreError::query("orphan"))
     });
     release.send(()).unwrap();
     rt.block_on(gate).unwrap();
@@ -200,7 +200,7 @@ fn an_aborted_transaction_fails_what_ran_before_and_the_rest_start_anew() {
     let (gate, release) = hold_writer(&store);
     let a = store.write(|t| t.set_meta("a", "1"));
     // What SQLite does on a full disk or an I/O error: the transaction vanishes.
-    let b = store.write(|t| t.conn.execute_batch("ROLLBACK").map_err(StoreError::query("test rollback")));
+    let b = store.write(|t| t.sqlite().execute_batch("ROLLBACK").map_err(StoreError::query("test rollback")));
     let c = store.write(|t| t.set_meta("c", "1"));
     release.send(()).unwrap();
     rt.block_on(gate).unwrap();
@@ -217,7 +217,7 @@ fn stage_lookups_use_their_index() {
     let plan = |sql: &str| -> String {
         store
             .read(|t| {
-                let mut stmt = t.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+                let mut stmt = t.sqlite().prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
                 let rows = stmt.query_map([], |r| r.get::<_, String>(3)).unwrap();
                 Ok(rows.map(Result::unwrap).collect::<Vec<_>>().join(" | "))
             })
@@ -272,7 +272,7 @@ fn stage_lookups_are_prepared_once_per_connection() {
         let (by_version, by_service) = store
             .read(|t| {
                 let status = |sql| {
-                    t.conn.prepare_cached(sql).map(|s| s.get_status(rusqlite::StatementStatus::RePrepare)).unwrap()
+                    t.sqlite().prepare_cached(sql).map(|s| s.get_status(rusqlite::StatementStatus::RePrepare)).unwrap()
                 };
                 Ok((status(crate::state::STAGE_BY_VERSION), status(crate::state::STAGE_BY_SERVICE)))
             })
@@ -302,7 +302,7 @@ fn reopening_leaves_the_schema_version_alone() {
     let dir = tempfile::tempdir().unwrap();
     for _ in 0..3 {
         let store = Store::open(dir.path()).unwrap();
-        let version = store.read(|t| crate::schema::user_version(t.conn)).unwrap();
+        let version = store.read(|t| crate::schema::user_version(t.sqlite())).unwrap();
         assert_eq!(version, SCHEMA_VERSION);
     }
 }
@@ -321,7 +321,7 @@ fn the_audit_log_cannot_be_rewritten() {
     rt.block_on(store.write(move |t| t.append_audit(&entry))).unwrap();
     for sql in ["UPDATE audit SET actor = 'x'", "DELETE FROM audit"] {
         let error = rt
-            .block_on(store.write(move |t| t.conn.execute(sql, []).map_err(StoreError::query("tamper"))))
+            .block_on(store.write(move |t| t.sqlite().execute(sql, []).map_err(StoreError::query("tamper"))))
             .unwrap_err();
         assert!(error.to_string().contains("append-only"), "{sql}: {error}");
     }
@@ -593,7 +593,7 @@ fn an_operation_larger_than_the_in_memory_savepoint_journal_commits() {
         assert_eq!(recorded, Ok(()), "round {round}");
         stored = store
             .read(|t| {
-                Ok(t.conn.query_row("SELECT COUNT(*) FROM stage_deployments", [], |r| r.get::<_, i64>(0)).unwrap())
+                Ok(t.sqlite().query_row("SELECT COUNT(*) FROM stage_deployments", [], |r| r.get::<_, i64>(0)).unwrap())
             })
             .unwrap();
     }

@@ -1,10 +1,10 @@
 //! Trains with their latest decision, and the log of every decision.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, Row, ToSql};
 use serde::{Deserialize, Serialize};
 use signalbox_core::{Decision, Train, TrainState};
 
+use crate::db::{ColumnError, DbRow, Param};
 use crate::error::StoreError;
 use crate::tx::{from_json, instant, parse_instant, sql_count, to_json, Tx};
 
@@ -36,12 +36,7 @@ const TRAIN_COLUMNS: &str = "id, state, created_at, updated_at, train, decision"
 impl Tx<'_> {
     pub fn get_train(&self, id: &str) -> Result<Option<TrainRecord>, StoreError> {
         let sql = format!("SELECT {TRAIN_COLUMNS} FROM trains WHERE id = ?1");
-        let row = self
-            .conn
-            .prepare_cached(&sql)
-            .and_then(|mut stmt| stmt.query_row([id], TrainRow::read).optional())
-            .map_err(self.query_error("get_train"))?;
-        row.map(TrainRow::decode).transpose()
+        self.first("get_train", &sql, &[&id], TrainRow::read)?.map(TrainRow::decode).transpose()
     }
 
     /// Inserts the train, or replaces the stored one with the same id.
@@ -50,36 +45,33 @@ impl Tx<'_> {
     pub fn put_train(&self, record: &TrainRecord) -> Result<(), StoreError> {
         let train = to_json("train", &record.train)?;
         let decision = to_json("decision", &record.decision)?;
-        self.conn
-            .prepare_cached(
-                "INSERT INTO trains (id, state, environment, squad, created_at, updated_at, train, decision)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT (id) DO UPDATE SET
-                     state = excluded.state, environment = excluded.environment,
-                     squad = excluded.squad, created_at = excluded.created_at,
-                     updated_at = excluded.updated_at, train = excluded.train,
-                     decision = excluded.decision",
-            )
-            .and_then(|mut stmt| {
-                stmt.execute(rusqlite::params![
-                    record.train.id,
-                    record.state.as_str(),
-                    record.train.environment,
-                    record.train.squad,
-                    instant(record.created_at),
-                    instant(record.updated_at),
-                    train,
-                    decision,
-                ])
-            })
-            .map(|_| ())
-            .map_err(self.query_error("put_train"))
+        self.exec(
+            "put_train",
+            "INSERT INTO trains (id, state, environment, squad, created_at, updated_at, train, decision)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (id) DO UPDATE SET
+                 state = excluded.state, environment = excluded.environment,
+                 squad = excluded.squad, created_at = excluded.created_at,
+                 updated_at = excluded.updated_at, train = excluded.train,
+                 decision = excluded.decision",
+            &[
+                &record.train.id,
+                &record.state.as_str(),
+                &record.train.environment,
+                &record.train.squad,
+                &instant(record.created_at),
+                &instant(record.updated_at),
+                &train,
+                &decision,
+            ],
+        )
+        .map(|_| ())
     }
 
     /// The trains the filter matches, oldest first (by `created_at`, then id).
     pub fn list_trains(&self, filter: &TrainFilter) -> Result<Vec<TrainRecord>, StoreError> {
         let mut conditions = Vec::new();
-        let mut params: Vec<&dyn ToSql> = Vec::new();
+        let mut params: Vec<&dyn Param> = Vec::new();
         let state = filter.state.map(TrainState::as_str);
         let environment = filter.environment.as_deref();
         let squad = filter.squad.as_deref();
@@ -89,7 +81,8 @@ impl Tx<'_> {
                 conditions.push(format!("{column} = ?{}", params.len()));
             }
         }
-        let limit = filter.limit.map_or(-1, sql_count);
+        // No limit is the largest one: both databases take it.
+        let limit = filter.limit.map_or(i64::MAX, sql_count);
         let offset = sql_count(filter.offset.unwrap_or(0));
         params.push(&limit);
         params.push(&offset);
@@ -101,30 +94,20 @@ impl Tx<'_> {
             params.len() - 1,
             params.len()
         );
-        let rows = self
-            .conn
-            .prepare_cached(&sql)
-            .and_then(|mut stmt| stmt.query_map(params.as_slice(), TrainRow::read)?.collect::<Result<Vec<_>, _>>())
-            .map_err(self.query_error("list_trains"))?;
-        rows.into_iter().map(TrainRow::decode).collect()
+        self.all("list_trains", &sql, &params, TrainRow::read)?.into_iter().map(TrainRow::decode).collect()
     }
 
     pub fn count_trains(&self) -> Result<u64, StoreError> {
-        let count: i64 = self
-            .conn
-            .prepare_cached("SELECT COUNT(*) FROM trains")
-            .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
-            .map_err(self.query_error("count_trains"))?;
+        let count: i64 = self.one("count_trains", "SELECT COUNT(*) FROM trains", &[], |row| row.get(0))?;
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
     /// How many trains are in `state`.
     pub fn count_trains_in(&self, state: TrainState) -> Result<u64, StoreError> {
-        let count: i64 = self
-            .conn
-            .prepare_cached("SELECT COUNT(*) FROM trains WHERE state = ?1")
-            .and_then(|mut stmt| stmt.query_row([state.as_str()], |row| row.get(0)))
-            .map_err(self.query_error("count_trains_in"))?;
+        let count: i64 =
+            self.one("count_trains_in", "SELECT COUNT(*) FROM trains WHERE state = ?1", &[&state.as_str()], |row| {
+                row.get(0)
+            })?;
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
@@ -132,44 +115,34 @@ impl Tx<'_> {
     /// `decision_id` twice is an error.
     pub fn insert_decision(&self, decision: &Decision) -> Result<(), StoreError> {
         let json = to_json("decision", decision)?;
-        self.conn
-            .prepare_cached(
-                "INSERT INTO decisions (decision_id, train_id, evaluated_at, decision)
-                 VALUES (?1, ?2, ?3, ?4)",
-            )
-            .and_then(|mut stmt| {
-                stmt.execute(rusqlite::params![
-                    decision.decision_id,
-                    decision.train_id,
-                    instant(decision.evaluated_at),
-                    json,
-                ])
-            })
-            .map(|_| ())
-            .map_err(self.query_error("insert_decision"))
+        self.exec(
+            "insert_decision",
+            "INSERT INTO decisions (decision_id, train_id, evaluated_at, decision)
+             VALUES (?1, ?2, ?3, ?4)",
+            &[&decision.decision_id, &decision.train_id, &instant(decision.evaluated_at), &json],
+        )
+        .map(|_| ())
     }
 
     pub fn get_decision(&self, decision_id: &str) -> Result<Option<Decision>, StoreError> {
-        let json: Option<String> = self
-            .conn
-            .prepare_cached("SELECT decision FROM decisions WHERE decision_id = ?1")
-            .and_then(|mut stmt| stmt.query_row([decision_id], |row| row.get(0)).optional())
-            .map_err(self.query_error("get_decision"))?;
+        let json: Option<String> = self.first(
+            "get_decision",
+            "SELECT decision FROM decisions WHERE decision_id = ?1",
+            &[&decision_id],
+            |row| row.get(0),
+        )?;
         json.map(|text| from_json(&format!("decision `{decision_id}`"), &text)).transpose()
     }
 
     /// Every decision made for the train, oldest first.
     pub fn decisions_for(&self, train_id: &str) -> Result<Vec<Decision>, StoreError> {
-        let texts = self
-            .conn
-            .prepare_cached(
-                "SELECT decision FROM decisions WHERE train_id = ?1
-                 ORDER BY evaluated_at, decision_id",
-            )
-            .and_then(|mut stmt| {
-                stmt.query_map([train_id], |row| row.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()
-            })
-            .map_err(self.query_error("decisions_for"))?;
+        let texts: Vec<String> = self.all(
+            "decisions_for",
+            "SELECT decision FROM decisions WHERE train_id = ?1
+             ORDER BY evaluated_at, decision_id",
+            &[&train_id],
+            |row| row.get(0),
+        )?;
         texts.iter().map(|text| from_json(&format!("a decision of train `{train_id}`"), text)).collect()
     }
 }
@@ -185,7 +158,7 @@ struct TrainRow {
 }
 
 impl TrainRow {
-    fn read(row: &Row<'_>) -> rusqlite::Result<TrainRow> {
+    fn read(row: &DbRow<'_, '_>) -> Result<TrainRow, ColumnError> {
         Ok(TrainRow {
             id: row.get(0)?,
             state: row.get(1)?,

@@ -9,8 +9,9 @@ use std::cell::Cell;
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 
+use crate::db::{pg_error, ColumnError, Conn, DbRow, Param, PgConn};
 use crate::error::StoreError;
 use crate::shared::{SharedCache, SharedState, HOLDS_IN_MEMORY};
 
@@ -21,15 +22,16 @@ use crate::shared::{SharedCache, SharedState, HOLDS_IN_MEMORY};
 /// connection inside one read transaction, so everything a closure reads comes
 /// from the same snapshot. Writing methods called on a read connection fail.
 pub struct Tx<'a> {
-    pub(crate) conn: &'a Connection,
+    pub(crate) conn: Conn<'a>,
     shared: Shared<'a>,
 }
 
 /// Where the transaction stands towards the [`SharedState`] cache (`shared.rs`).
 #[derive(Clone, Copy)]
 pub(crate) enum Shared<'a> {
-    /// On the writer: whether an operation of this batch has touched a decision input.
-    Writer { cache: &'a SharedCache, touched: &'a Cell<bool>, health: &'a Health },
+    /// On the writer: the generation the batch began at, and whether an
+    /// operation of this batch has touched a decision input since.
+    Writer { cache: &'a SharedCache, generation: u64, touched: &'a Cell<bool>, health: &'a Health },
     /// On a read connection: the generation read before the transaction began.
     Reader { cache: &'a SharedCache, generation: u64, health: &'a Health },
 }
@@ -83,7 +85,98 @@ impl Health {
 
 impl<'a> Tx<'a> {
     pub(crate) fn new(conn: &'a Connection, shared: Shared<'a>) -> Tx<'a> {
-        Tx { conn, shared }
+        Tx { conn: Conn::Sqlite(conn), shared }
+    }
+
+    pub(crate) fn on_postgres(conn: &'a PgConn, shared: Shared<'a>) -> Tx<'a> {
+        Tx { conn: Conn::Pg(conn), shared }
+    }
+
+    /// The SQLite connection, for tests of SQLite's own settings.
+    #[cfg(test)]
+    pub(crate) fn sqlite(&self) -> &'a Connection {
+        match self.conn {
+            Conn::Sqlite(conn) => conn,
+            Conn::Pg(_) => panic!("not a SQLite transaction"),
+        }
+    }
+
+    /// Every row `sql` returns, each read by `read`.
+    pub(crate) fn all<T>(
+        &self,
+        op: &'static str,
+        sql: &str,
+        params: &[&dyn Param],
+        read: impl Fn(&DbRow<'_, '_>) -> Result<T, ColumnError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let column = |e: ColumnError| StoreError::Query { op, message: e.0 };
+        match self.conn {
+            Conn::Sqlite(conn) => {
+                let failed = self.query_error(op);
+                let mut statement = conn.prepare_cached(sql).map_err(&failed)?;
+                let params: Vec<&dyn rusqlite::ToSql> = params.iter().map(|p| *p as &dyn rusqlite::ToSql).collect();
+                let mut rows = statement.query(params.as_slice()).map_err(&failed)?;
+                let mut out = Vec::new();
+                while let Some(row) = rows.next().map_err(&failed)? {
+                    out.push(read(&DbRow::Sqlite(row)).map_err(column)?);
+                }
+                Ok(out)
+            }
+            Conn::Pg(pg) => {
+                let rows = pg.query(sql, params).map_err(|e| pg_error(op, &e))?;
+                rows.iter().map(|row| read(&DbRow::Pg(row)).map_err(column)).collect()
+            }
+        }
+    }
+
+    /// The first row `sql` returns, if any, read by `read`.
+    pub(crate) fn first<T>(
+        &self,
+        op: &'static str,
+        sql: &str,
+        params: &[&dyn Param],
+        read: impl Fn(&DbRow<'_, '_>) -> Result<T, ColumnError>,
+    ) -> Result<Option<T>, StoreError> {
+        let column = |e: ColumnError| StoreError::Query { op, message: e.0 };
+        match self.conn {
+            Conn::Sqlite(conn) => {
+                let failed = self.query_error(op);
+                let mut statement = conn.prepare_cached(sql).map_err(&failed)?;
+                let params: Vec<&dyn rusqlite::ToSql> = params.iter().map(|p| *p as &dyn rusqlite::ToSql).collect();
+                let mut rows = statement.query(params.as_slice()).map_err(&failed)?;
+                match rows.next().map_err(&failed)? {
+                    Some(row) => Ok(Some(read(&DbRow::Sqlite(row)).map_err(column)?)),
+                    None => Ok(None),
+                }
+            }
+            Conn::Pg(_) => Ok(self.all(op, sql, params, read)?.into_iter().next()),
+        }
+    }
+
+    /// The one row `sql` returns (an `INSERT … RETURNING`, a `COUNT`).
+    pub(crate) fn one<T>(
+        &self,
+        op: &'static str,
+        sql: &str,
+        params: &[&dyn Param],
+        read: impl Fn(&DbRow<'_, '_>) -> Result<T, ColumnError>,
+    ) -> Result<T, StoreError> {
+        self.first(op, sql, params, read)?
+            .ok_or_else(|| StoreError::Query { op, message: "the statement returned no row".into() })
+    }
+
+    /// Runs a statement that returns no rows; how many rows it changed.
+    pub(crate) fn exec(&self, op: &'static str, sql: &str, params: &[&dyn Param]) -> Result<u64, StoreError> {
+        match self.conn {
+            Conn::Sqlite(conn) => {
+                let params: Vec<&dyn rusqlite::ToSql> = params.iter().map(|p| *p as &dyn rusqlite::ToSql).collect();
+                conn.prepare_cached(sql)
+                    .and_then(|mut statement| statement.execute(params.as_slice()))
+                    .map(|n| n as u64)
+                    .map_err(self.query_error(op))
+            }
+            Conn::Pg(pg) => pg.execute(sql, params).map_err(|e| pg_error(op, &e)),
+        }
     }
 
     /// Notes that this operation changes what decisions read (stops,
@@ -111,7 +204,7 @@ impl<'a> Tx<'a> {
     /// and stage deployments go.
     pub fn generation(&self) -> Option<u64> {
         match self.shared {
-            Shared::Writer { cache, touched, .. } => (!touched.get()).then(|| cache.generation()),
+            Shared::Writer { generation, touched, .. } => (!touched.get()).then_some(generation),
             Shared::Reader { generation, .. } => Some(generation),
         }
     }
@@ -151,15 +244,12 @@ impl<'a> Tx<'a> {
     /// forgotten first. For requests that must be acted on once: a Slack
     /// event's id, a signed slash command.
     pub fn first_sighting(&self, key: &str, at: DateTime<Utc>, until: DateTime<Utc>) -> Result<bool, StoreError> {
-        self.conn
-            .prepare_cached("DELETE FROM seen WHERE until <= ?1")
-            .and_then(|mut stmt| stmt.execute([instant(at)]))
-            .map_err(self.query_error("first_sighting"))?;
-        let inserted = self
-            .conn
-            .prepare_cached("INSERT INTO seen (key, until) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING")
-            .and_then(|mut stmt| stmt.execute([key, &instant(until)]))
-            .map_err(self.query_error("first_sighting"))?;
+        self.exec("first_sighting", "DELETE FROM seen WHERE until <= ?1", &[&instant(at)])?;
+        let inserted = self.exec(
+            "first_sighting",
+            "INSERT INTO seen (key, until) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
+            &[&key, &instant(until)],
+        )?;
         Ok(inserted == 1)
     }
 
@@ -168,33 +258,31 @@ impl<'a> Tx<'a> {
     /// fails as a full disk does. For tests of the full-disk path.
     #[doc(hidden)]
     pub fn limit_pages_for_tests(&self, pages: u64) -> Result<u64, StoreError> {
+        let Conn::Sqlite(conn) = self.conn else {
+            return Err(StoreError::Query { op: "limit_pages_for_tests", message: "only on SQLite".into() });
+        };
         let current: i64 =
-            self.conn.query_row("PRAGMA page_count", [], |row| row.get(0)).map_err(self.query_error("page_count"))?;
+            conn.query_row("PRAGMA page_count", [], |row| row.get(0)).map_err(self.query_error("page_count"))?;
         let pages = if pages == 0 { current } else { i64::try_from(pages).unwrap_or(i64::MAX) };
-        self.conn
-            .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |row| row.get::<_, i64>(0))
+        conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |row| row.get::<_, i64>(0))
             .map(|cap| u64::try_from(cap).unwrap_or(0))
             .map_err(self.query_error("limit_pages_for_tests"))
     }
 
     /// A small setting, such as the hash of the bootstrap token.
     pub fn get_meta(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.conn
-            .prepare_cached("SELECT value FROM meta WHERE key = ?1")
-            .and_then(|mut stmt| stmt.query_row([key], |row| row.get(0)).optional())
-            .map_err(self.query_error("get_meta"))
+        self.first("get_meta", "SELECT value FROM meta WHERE key = ?1", &[&key], |row| row.get(0))
     }
 
     /// Sets a small setting, replacing any previous value.
     pub fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO meta (key, value) VALUES (?1, ?2)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            )
-            .and_then(|mut stmt| stmt.execute([key, value]))
-            .map(|_| ())
-            .map_err(self.query_error("set_meta"))
+        self.exec(
+            "set_meta",
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            &[&key, &value],
+        )
+        .map(|_| ())
     }
 }
 

@@ -187,9 +187,11 @@ fn run_batch(conn: &Connection, jobs: Vec<Box<dyn Job>>, counters: &Counters, ca
         let mut answers: Vec<Box<dyn Answer>> = Vec::new();
         let mut aborted = None;
         let touched = Cell::new(false);
+        // Only this thread moves the generation, after a batch: it holds for the whole batch.
+        let generation = cache.generation();
         for job in jobs.by_ref() {
             counters.ops.fetch_add(1, Ordering::Relaxed);
-            let shared = Shared::Writer { cache, touched: &touched, health };
+            let shared = Shared::Writer { cache, generation, touched: &touched, health };
             match run_one(conn, job, shared, !alone) {
                 Step::Ran(answer) => answers.push(answer),
                 Step::Aborted(answer, error) => {
