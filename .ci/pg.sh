@@ -32,4 +32,9 @@ psql_admin "-c \"ALTER ROLE signalbox LOGIN CREATEDB PASSWORD 'signalbox'\"" >&2
 if [ "$(psql_admin "-c \"SELECT 1 FROM pg_database WHERE datname = 'signalbox_test'\"")" != "1" ]; then
   psql_admin "-c 'CREATE DATABASE signalbox_test OWNER signalbox'" >&2
 fi
+# Databases the tests made and did not drop (a run cut short, the real-binary
+# suites' databases kept until their process ended).
+for leftover in $(psql_admin "-c \"SELECT datname FROM pg_database WHERE datname LIKE 'sbx\\_%'\""); do
+  psql_admin "-c 'DROP DATABASE IF EXISTS $leftover WITH (FORCE)'" >&2
+done
 echo "postgres://signalbox:signalbox@127.0.0.1:${port}/signalbox_test"

@@ -77,6 +77,14 @@ pub struct ServerConfig {
     pub idle_timeout: TimeDelta,
 }
 
+/// `[store]`: where the state lives when not in the embedded SQLite of `server.data_dir`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StoreConfig {
+    /// `postgres://…`: several replicas share this PostgreSQL database. The
+    /// environment variable `SIGNALBOX_DATABASE_URL` wins over it (the caller applies it).
+    pub url: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ChatConfig {
     pub conductors: Vec<String>,
@@ -205,6 +213,7 @@ pub struct Config {
     pub source: String,
     pub environments: Vec<String>,
     pub server: ServerConfig,
+    pub store: StoreConfig,
     pub tokens: Vec<TokenConfig>,
     pub chat: ChatConfig,
     pub regions: BTreeMap<String, Region>,
@@ -315,6 +324,8 @@ struct RawConfig {
     #[serde(default)]
     server: RawServer,
     #[serde(default)]
+    store: RawStore,
+    #[serde(default)]
     auth: RawAuth,
     #[serde(default)]
     chat: RawChat,
@@ -350,6 +361,12 @@ struct RawServer {
     max_connections: Option<Spanned<i64>>,
     header_timeout: Option<Spanned<String>>,
     idle_timeout: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    url: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -546,6 +563,7 @@ impl Checker<'_> {
         let policies = self.policies(raw.policies, &known_env)?;
         let calendars = self.calendars(raw.calendars, &known_env, &known_region)?;
         let server = self.server(raw.server)?;
+        let store = self.store(raw.store)?;
         let mut tokens = Vec::new();
         for t in raw.auth.tokens {
             let hash = t.sha256.get_ref().to_ascii_lowercase();
@@ -580,6 +598,7 @@ impl Checker<'_> {
             source: text.to_string(),
             environments,
             server,
+            store,
             tokens,
             chat: ChatConfig {
                 conductors: raw.chat.conductors,
@@ -782,6 +801,21 @@ impl Checker<'_> {
         })
     }
 
+    fn store(&self, raw: RawStore) -> Result<StoreConfig, String> {
+        let url = match raw.url {
+            None => None,
+            Some(url) if url.get_ref().starts_with("postgres://") || url.get_ref().starts_with("postgresql://") => {
+                Some(url.into_inner())
+            }
+            Some(url) => return Err(format!(
+                "`store.url` ({}) must be a PostgreSQL URL like postgres://user@host:5432/database; leave it out for \
+                     the embedded SQLite of `server.data_dir`",
+                self.at(&url)
+            )),
+        };
+        Ok(StoreConfig { url })
+    }
+
     fn policies(&self, raw: RawPolicies, known_env: &KnownEnv<'_>) -> Result<PolicySettings, String> {
         let stage_bake = match &raw.stage_bake {
             Some(v) => self.duration("policies.stage_bake", v)?,
@@ -870,6 +904,16 @@ mod tests {
             Ok(_) => String::from("<no error>"),
             Err(e) => e.to_string(),
         }
+    }
+
+    #[test]
+    fn the_store_is_sqlite_unless_a_postgres_url_is_given() {
+        assert_eq!(Config::defaults().unwrap().store.url, None);
+        let config = Config::from_toml("[store]\nurl = \"postgres://signalbox@db:5432/signalbox\"\n", "t").unwrap();
+        assert_eq!(config.store.url.as_deref(), Some("postgres://signalbox@db:5432/signalbox"));
+        let message = err("[store]\nurl = \"mysql://db/signalbox\"\n");
+        assert!(message.contains("`store.url`") && message.contains("line 2"), "{message}");
+        assert!(err("[store]\npath = \"x\"\n").contains("path"));
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
     // Taken at start-up: the listener is not rebuilt on reload.
     let limits = crate::conn::Limits::from_config(&first.config.server);
     let data_dir = options.data_dir.clone().unwrap_or_else(|| first.resolve(&first.config.server.data_dir));
-    let store = Store::open(&data_dir).with_context(|| format!("cannot open the store in `{}`", data_dir.display()))?;
+    let (store, data_in) = open_store(&first, &data_dir)?;
     // Bind before making a bootstrap token, so a token is never printed by a server that cannot start.
     let listen = options.listen.clone().unwrap_or_else(|| first.config.server.listen.clone());
     let listener =
@@ -50,6 +50,7 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
         tokio::task::spawn_blocking(move || Runtime::build(first, &imported, feeds, token.as_ref())).await??;
     let revision = runtime.evaluator.revision().to_string();
     let state = AppState::new(store.clone(), runtime, config_path, bootstrap, crate::metrics::install());
+    state.relay_other_replicas().context("cannot listen for the other replicas' changes")?;
     let slack = crate::slack_client::Slack::from_env();
     tracing::info!(
         receives = slack.receives(),
@@ -63,8 +64,8 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
     let hangups = hangup_signals();
     let shutdown = shutdown_signal()?;
     let address = listener.local_addr()?;
-    tracing::info!(%address, data_dir = %data_dir.display(), policy_revision = %revision, ready_ms = started.elapsed().as_millis() as u64, "signalbox is ready");
-    writeln!(std::io::stdout(), "signalbox listening on http://{address} (data in {})", data_dir.display())?;
+    tracing::info!(%address, store = %data_in, policy_revision = %revision, ready_ms = started.elapsed().as_millis() as u64, "signalbox is ready");
+    writeln!(std::io::stdout(), "signalbox listening on http://{address} (data in {data_in})")?;
 
     tokio::spawn(reload_on_sighup(state.clone(), hangups));
     tokio::spawn(crate::calendars::refresh_periodically(state.clone()));
@@ -74,6 +75,39 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
     store.shutdown();
     tracing::info!("signalbox stopped");
     Ok(())
+}
+
+/// The environment variable naming the PostgreSQL database; it wins over `store.url`.
+pub const DATABASE_URL_VARIABLE: &str = "SIGNALBOX_DATABASE_URL";
+
+/// Opens the store: PostgreSQL when `SIGNALBOX_DATABASE_URL` or `store.url`
+/// names a database (any number of replicas share it), else the embedded
+/// SQLite of the data directory (one process). Also says where, without a password.
+fn open_store(loaded: &Loaded, data_dir: &std::path::Path) -> Result<(Store, String)> {
+    let from_env = std::env::var(DATABASE_URL_VARIABLE).ok().filter(|url| !url.trim().is_empty());
+    let url = match (from_env, &loaded.config.store.url) {
+        (Some(url), _) => {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                anyhow::bail!(
+                    "`{DATABASE_URL_VARIABLE}` must be a PostgreSQL URL like postgres://user@host:5432/database"
+                );
+            }
+            Some(url)
+        }
+        (None, url) => url.clone(),
+    };
+    match url {
+        Some(url) => {
+            let shown = signalbox_store::pg::redact(&url);
+            let store = Store::open_postgres(&url).with_context(|| format!("cannot open the store in {shown}"))?;
+            Ok((store, shown))
+        }
+        None => {
+            let store =
+                Store::open(data_dir).with_context(|| format!("cannot open the store in `{}`", data_dir.display()))?;
+            Ok((store, data_dir.display().to_string()))
+        }
+    }
 }
 
 /// Every connection is a descriptor: take all the system allows this process
@@ -108,8 +142,13 @@ async fn bootstrap_token(store: &Store, loaded: &Loaded) -> Result<Option<TokenE
     let sha256 = sha256_hex(&token);
     let digest = sha256.clone();
     let at = Clock::System.now();
-    store
+    // Replicas starting at once on an empty database may each make one: the
+    // first stored wins (writes are serialised), the others keep theirs unused.
+    let stored = store
         .write(move |tx| {
+            if let Some(first) = tx.get_meta(BOOTSTRAP_KEY)? {
+                return Ok::<_, signalbox_store::StoreError>(first);
+            }
             tx.set_meta(BOOTSTRAP_KEY, &digest)?;
             tx.append_audit(&NewAudit {
                 at,
@@ -118,10 +157,16 @@ async fn bootstrap_token(store: &Store, loaded: &Loaded) -> Result<Option<TokenE
                 train_id: None,
                 detail: json!({ "name": "bootstrap", "role": "conductor" }),
             })?;
-            Ok::<_, signalbox_store::StoreError>(())
+            Ok(digest)
         })
         .await?;
-    Ok(Some(entry(sha256)))
+    if stored != sha256 {
+        tracing::warn!(
+            "another replica made the bootstrap token at the same moment: the token printed above is NOT valid; use \
+             the one that replica printed, or make one with `signalbox token new`"
+        );
+    }
+    Ok(Some(entry(stored)))
 }
 
 #[cfg(unix)]

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use arc_swap::{ArcSwap, ArcSwapOption};
 use chrono::{DateTime, Utc};
 use metrics_exporter_prometheus::PrometheusHandle;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use signalbox_store::Store;
 use tokio::sync::{broadcast, OwnedSemaphorePermit, Semaphore};
 
@@ -45,9 +45,20 @@ pub struct Ctx {
     pub at: DateTime<Utc>,
 }
 
+/// This process among the replicas, in its announcements: a replica hears
+/// its own through `NOTIFY` too, and skips them.
+static REPLICA: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| ulid::Ulid::new().to_string());
+
+/// A committed change, as one replica tells the others.
+#[derive(Debug, Serialize, Deserialize)]
+struct Announcement {
+    replica: String,
+    event: ChangeEvent,
+}
+
 /// What changed, as `GET /v1/events` and waiting requests hear of it: sent
 /// only after the change has committed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChangeEvent {
     pub kind: ChangeKind,
     /// The train id, stop id or exception id.
@@ -58,7 +69,7 @@ pub struct ChangeEvent {
     pub at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeKind {
     Train,
@@ -186,7 +197,27 @@ impl AppState {
 
     /// Tells listeners of a committed change (none listening is fine).
     pub fn publish(&self, event: ChangeEvent) {
+        if self.store.is_postgres() {
+            let message = Announcement { replica: REPLICA.as_str().into(), event: event.clone() };
+            if let Ok(text) = serde_json::to_string(&message) {
+                self.store.announce(text);
+            }
+        }
         let _ = self.inner.changes.send(event);
+    }
+
+    /// Passes on the changes other replicas announce (PostgreSQL), as if made
+    /// here, to this replica's event streams and waiting requests. Started
+    /// once, at start-up; the thread holds only the channel, not the state.
+    pub fn relay_other_replicas(&self) -> Result<(), signalbox_store::StoreError> {
+        let changes = self.inner.changes.clone();
+        self.store.listen(move |text| match serde_json::from_str::<Announcement>(&text) {
+            Ok(message) if message.replica != REPLICA.as_str() => {
+                let _ = changes.send(message.event);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "ignored an unreadable announcement from another replica"),
+        })
     }
 
     /// Listens for committed changes from now on.

@@ -19,7 +19,6 @@ use serde_json::{json, Value};
 use signalbox_server::app::app;
 use signalbox_server::calendars::{load_runtime, refresh_now, refresh_periodically};
 use signalbox_server::state::AppState;
-use signalbox_store::Store;
 
 /// A freeze far from the night train's window (2026-11-23T04:00-05:00Z).
 const LATER: (&str, &str, &str) = ("Later freeze", "20261210T000000Z", "20261211T000000Z");
@@ -41,16 +40,29 @@ fn metrics_handle() -> PrometheusHandle {
 
 /// Starts the app over `dir` (config and data), reading its calendars as start-up does.
 async fn start(dir: tempfile::TempDir, config: &str) -> Result<TestApp, String> {
+    restart(dir, config, None).await
+}
+
+/// [`start`] again over the same store: the same data directory, or the same
+/// PostgreSQL database when the run is against PostgreSQL.
+async fn restart(
+    dir: tempfile::TempDir,
+    config: &str,
+    database: Option<signalbox_store::testing::TestDatabase>,
+) -> Result<TestApp, String> {
     let config_path = dir.path().join("signalbox.toml");
     std::fs::write(&config_path, config).unwrap();
-    let store = Store::open(&dir.path().join("data")).unwrap();
+    let (store, database) = match database {
+        Some(database) => (signalbox_store::Store::open_postgres(&database.url).unwrap(), Some(database)),
+        None => common::test_store(&dir.path().join("data")),
+    };
     let runtime = load_runtime(&store, Some(&config_path), None, monday_night(), Arc::default())
         .await
         .map_err(|e| format!("{e:#}"))?;
     let state = AppState::new(store, runtime, Some(config_path.clone()), None, Some(metrics_handle()))
         .with_fixed_clock(monday_night());
     let router = app(state.clone());
-    Ok(TestApp { state, router, dir, config_path })
+    Ok(TestApp { state, router, dir, config_path, database })
 }
 
 /// The dry-run decision for the night train (production, us-south, 04:00-05:00Z).
@@ -150,10 +162,10 @@ async fn a_feed_that_goes_down_keeps_its_last_good_copy_across_a_restart_and_com
 
     // Restart while the feed is down: the stored copy is used.
     feed.set(Answer::Status(503));
-    let TestApp { state, router, dir, .. } = app;
+    let TestApp { state, router, dir, database, .. } = app;
     state.store.shutdown();
     drop((state, router));
-    let app = start(dir, &config).await.unwrap();
+    let app = restart(dir, &config, database).await.unwrap();
     let message = freeze_message(&decide(&app).await).unwrap();
     assert!(message.contains("Emergency DB freeze"), "after a restart: {message}");
     assert_eq!(calendar_of_readyz(&app).await["state"], "stale");

@@ -189,7 +189,18 @@ impl Server {
 
     /// [`Server::start`] with `RUST_LOG` set to `rust_log`.
     fn start_logging(dir: &Path, config: &Path, rust_log: &str) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_signalbox"))
+        Server::start_on(dir, config, rust_log, common::server::database_for(dir).as_deref())
+    }
+
+    /// [`Server::start_logging`] on the PostgreSQL database at `database`
+    /// (a replica of every other server on it), or SQLite in `dir` without one.
+    fn start_on(dir: &Path, config: &Path, rust_log: &str, database: Option<&str>) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_signalbox"));
+        command.env_remove("SIGNALBOX_DATABASE_URL");
+        if let Some(url) = database {
+            command.env("SIGNALBOX_DATABASE_URL", url);
+        }
+        let mut child = command
             .current_dir(dir)
             .args(["serve", "--listen", "127.0.0.1:0", "--config"])
             .arg(config)
@@ -354,6 +365,64 @@ fn message(user: &str, channel: &str, ts: &str, text: &str) -> Value {
 fn pending_train(id: &str) -> Value {
     let now = chrono::Utc::now();
     common::train_at(id, now, now + chrono::TimeDelta::days(3))
+}
+
+/// Two replicas on one PostgreSQL database: Slack delivers an event to one,
+/// then retries it (same `event_id`) to the other, as a load balancer may
+/// route it. The command runs once and is answered once; the same for a
+/// slash command replayed to the other replica.
+#[test]
+fn a_slack_event_retried_to_another_replica_is_acted_on_once() {
+    let Some(database) = signalbox_store::testing::TestDatabase::create().unwrap() else { return };
+    let slack = FakeSlack::start();
+    let now = chrono::Utc::now();
+    let start = |dir: &Path| {
+        let config_path = dir.join("signalbox.toml");
+        std::fs::write(&config_path, config(&slack.base, now)).unwrap();
+        Server::start_on(dir, &config_path, "info", Some(&database.url))
+    };
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (start(dir_a.path()), start(dir_b.path()));
+    for round in 0..20 {
+        let ts = format!("1700000300.{round:06}");
+        let event = callback(&format!("EvRetried{round}"), message(CONDUCTOR, "CPROD", &ts, EXCEPTION));
+        a.send(&event);
+        b.send(&event);
+        slack.reply_in(&ts);
+        // Give a second reply time to arrive, were there one.
+        std::thread::sleep(Duration::from_millis(200));
+        let replies = slack.count(|r| r.body["thread_ts"] == json!(ts));
+        assert_eq!(replies, 1, "round {round}: one reply to an event delivered to both replicas");
+    }
+    let (status, exceptions) = b.api("GET", "/v1/exceptions", "viewer", None);
+    assert_eq!(status, 200);
+    assert_eq!(exceptions["exceptions"].as_array().unwrap().len(), 20, "one exception per event: {exceptions}");
+
+    // A slash command replayed to the other replica (same signature) runs once.
+    let body = form(&[
+        ("token", "legacy"),
+        ("team_id", "T1"),
+        ("channel_id", "CPROD"),
+        ("user_id", CONDUCTOR),
+        ("command", "/signalbox"),
+        ("text", "stop trains us-south replica drill"),
+        ("response_url", &format!("{}/commands/replayed", slack.base)),
+        ("trigger_id", "T0"),
+    ]);
+    let timestamp = chrono::Utc::now().timestamp().to_string();
+    let headers = [
+        ("Content-Type", "application/x-www-form-urlencoded".to_string()),
+        ("X-Slack-Request-Timestamp", timestamp.clone()),
+        ("X-Slack-Signature", slack_signature(SECRET, &timestamp, &body)),
+    ];
+    let (status, first) = a.request("POST", "/slack/commands", &headers, &body);
+    assert_eq!(status, 200, "{first}");
+    assert!(first["text"].as_str().unwrap().contains("stop_1"), "{first}");
+    let (status, again) = b.request("POST", "/slack/commands", &headers, &body);
+    assert_eq!(status, 200, "{again}");
+    assert!(again["text"].as_str().unwrap().contains("already received"), "the other replica knows it: {again}");
+    let (_, stops) = a.api("GET", "/v1/stops", "viewer", None);
+    assert_eq!(stops["stops"].as_array().unwrap().len(), 1, "one stop for a command sent twice: {stops}");
 }
 
 #[test]

@@ -29,6 +29,8 @@ use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::Duration;
 
+use postgres::fallible_iterator::FallibleIterator;
+
 use crate::db::{pg_error, PgConn};
 use crate::error::StoreError;
 use crate::pg;
@@ -252,7 +254,7 @@ impl ReadSlot {
     /// Drops a connection a panic left inside a transaction; the next read connects afresh.
     pub(crate) fn reset_after_panic(&mut self) {
         if self.busy {
-            self.conn = None;
+            discard(self.conn.take());
             self.busy = false;
         }
     }
@@ -307,4 +309,89 @@ impl ReadSlot {
         }
         result
     }
+}
+
+/// The channel replicas tell each other of committed changes on.
+pub(crate) const EVENTS_CHANNEL: &str = "signalbox_events";
+
+/// How long the listener waits between checks that the store is still open.
+const LISTEN_TICK: Duration = Duration::from_millis(500);
+
+/// How long to wait before connecting again after the database was out of reach.
+const RECONNECT_AFTER: Duration = Duration::from_secs(1);
+
+/// The notifier thread's body: sends each queued message with `NOTIFY`, on a
+/// connection of its own, until the queue is closed. A message that cannot be
+/// sent is dropped: other replicas then learn of the change later (their
+/// waiting requests time out, their boards refresh on the next change), never
+/// wrongly, since no decision reads these messages.
+pub(crate) fn run_notifier(url: String, queue: Receiver<String>) {
+    let mut conn: Option<PgConn> = None;
+    while let Ok(payload) = queue.recv() {
+        for _attempt in 0..2 {
+            if conn.as_ref().is_none_or(PgConn::is_closed) {
+                conn = connect(&url).ok();
+            }
+            let Some(c) = conn.as_ref() else { break };
+            match c.query("SELECT pg_notify($1, $2)", &[&EVENTS_CHANNEL, &payload]) {
+                Ok(_) => break,
+                Err(_) => conn = None,
+            }
+        }
+    }
+}
+
+/// The listener thread's body: `LISTEN`s on a connection of its own (a
+/// listening connection cannot also run queries) and hands every message to
+/// `deliver`, connecting again after a failure, until `open` turns false.
+pub(crate) fn run_listener(url: String, open: Arc<std::sync::atomic::AtomicBool>, deliver: Box<dyn Fn(String) + Send>) {
+    while open.load(Ordering::Acquire) {
+        let Ok(conn) = connect(&url) else {
+            std::thread::sleep(RECONNECT_AFTER);
+            continue;
+        };
+        let mut client = conn.client.into_inner();
+        if client.batch_execute(&format!("LISTEN {EVENTS_CHANNEL}")).is_err() {
+            std::thread::sleep(RECONNECT_AFTER);
+            continue;
+        }
+        'listening: while open.load(Ordering::Acquire) {
+            let mut notifications = client.notifications();
+            let mut waiting = notifications.timeout_iter(LISTEN_TICK);
+            loop {
+                match waiting.next() {
+                    Ok(Some(message)) => deliver(message.payload().to_string()),
+                    // The tick: look at `open` again.
+                    Ok(None) => break,
+                    Err(_) => break 'listening,
+                }
+            }
+        }
+    }
+}
+
+impl Drop for ReadSlot {
+    fn drop(&mut self) {
+        discard(self.conn.take());
+    }
+}
+
+/// Closes a connection on a thread of its own: closing runs the client's own
+/// runtime, which cannot run on an async runtime's thread (a store dropped
+/// there, a read slot reset there).
+fn discard(conn: Option<PgConn>) {
+    if let Some(conn) = conn {
+        let _ = std::thread::Builder::new().name("signalbox-store-close".into()).spawn(move || drop(conn));
+    }
+}
+
+/// Runs `f` on a thread of its own and waits for it. The synchronous
+/// PostgreSQL client runs a small runtime of its own and refuses to run inside
+/// an async runtime's thread, where the server's request handlers call the
+/// store from: the hop costs a thread start, tens of microseconds.
+pub(crate) fn off_runtime<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    std::thread::scope(|scope| match scope.spawn(f).join() {
+        Ok(value) => value,
+        Err(payload) => std::panic::resume_unwind(payload),
+    })
 }

@@ -55,6 +55,10 @@ struct Inner {
     readers: Readers,
     /// Held for the store's life: one process per data directory (SQLite only).
     _lock: Option<std::fs::File>,
+    /// PostgreSQL only: messages for the other replicas, sent by the notifier thread.
+    announcements: Mutex<Option<Sender<String>>>,
+    /// False once the store is shut down: the listener thread, if any, ends.
+    open: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The read connections of either database.
@@ -121,6 +125,8 @@ impl Store {
                 health,
                 readers: Readers::Sqlite(ReadPool::new(readers)),
                 _lock: Some(lock),
+                announcements: Mutex::new(None),
+                open: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             }),
         })
     }
@@ -131,9 +137,10 @@ impl Store {
     /// writer thread. Connections are made as they are needed, and again
     /// after the database was out of reach.
     pub fn open_postgres(url: &str) -> Result<Store, StoreError> {
-        let mut client = crate::pg::connect(url)?;
-        crate::pg::migrate(&mut client)?;
-        drop(client);
+        pg_store::off_runtime(|| {
+            let mut client = crate::pg::connect(url)?;
+            crate::pg::migrate(&mut client).map(drop)
+        })?;
         let counters = Arc::new(Counters::default());
         let (queue, jobs) = mpsc::channel::<Box<dyn Job>>();
         let cache = Arc::new(SharedCache::default());
@@ -146,6 +153,12 @@ impl Store {
             .spawn(move || pg_store::run_writer(writer_url, jobs, thread_counters, thread_cache, thread_health))
             .map_err(|e| StoreError::Open { path: crate::pg::redact(url), message: e.to_string() })?;
         let slots = (0..PG_READERS).map(|_| ReadSlot::empty()).collect();
+        let (announce, announcements) = mpsc::channel::<String>();
+        let notifier_url = url.to_string();
+        std::thread::Builder::new()
+            .name("signalbox-store-notifier".to_string())
+            .spawn(move || pg_store::run_notifier(notifier_url, announcements))
+            .map_err(|e| StoreError::Open { path: crate::pg::redact(url), message: e.to_string() })?;
         Ok(Store {
             inner: Arc::new(Inner {
                 path: PathBuf::from(crate::pg::redact(url)),
@@ -156,8 +169,35 @@ impl Store {
                 health,
                 readers: Readers::Pg { url: url.to_string(), pool: ReadPool::new(slots) },
                 _lock: None,
+                announcements: Mutex::new(Some(announce)),
+                open: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             }),
         })
+    }
+
+    /// Tells every other process listening on this store ([`Store::listen`])
+    /// of a change, after it committed: PostgreSQL's `NOTIFY`, sent by a
+    /// thread of its own (this never blocks). Best effort: a message lost (the
+    /// database out of reach) makes the others learn of the change later, so
+    /// nothing may depend on it for correctness. On SQLite, with no other
+    /// process, it does nothing.
+    pub fn announce(&self, payload: String) {
+        if let Some(queue) = lock(&self.inner.announcements).as_ref() {
+            let _ = queue.send(payload);
+        }
+    }
+
+    /// Hands `deliver` every message [`Store::announce`] sends from any
+    /// process on this store, its own included, from a thread of its own, until
+    /// the store is shut down. Does nothing on SQLite.
+    pub fn listen(&self, deliver: impl Fn(String) + Send + 'static) -> Result<(), StoreError> {
+        let Readers::Pg { url, .. } = &self.inner.readers else { return Ok(()) };
+        let (url, open) = (url.clone(), Arc::clone(&self.inner.open));
+        std::thread::Builder::new()
+            .name("signalbox-store-listener".to_string())
+            .spawn(move || pg_store::run_listener(url, open, Box::new(deliver)))
+            .map(drop)
+            .map_err(|e| StoreError::Open { path: self.inner.path.display().to_string(), message: e.to_string() })
     }
 
     /// Whether this store is on PostgreSQL (shared by replicas) rather than the embedded SQLite.
@@ -199,7 +239,7 @@ impl Store {
     /// Runs `f` on a read-only connection in one read transaction, so it sees
     /// one consistent snapshot. Blocks while all read connections are busy;
     /// writes made through `f`'s `Tx` fail.
-    pub fn read<R>(&self, f: impl FnOnce(&Tx<'_>) -> Result<R, StoreError>) -> Result<R, StoreError> {
+    pub fn read<R: Send>(&self, f: impl FnOnce(&Tx<'_>) -> Result<R, StoreError> + Send) -> Result<R, StoreError> {
         let health = &*self.inner.health;
         match &self.inner.readers {
             Readers::Sqlite(pool) => {
@@ -217,7 +257,8 @@ impl Store {
             Readers::Pg { url, pool } => {
                 let mut lease = pool.take();
                 let slot = lease.conn.as_mut().ok_or(StoreError::Closed)?;
-                slot.read(url, &self.inner.cache, health, f)
+                let cache = &*self.inner.cache;
+                pg_store::off_runtime(move || slot.read(url, cache, health, f))
             }
         }
     }
@@ -286,6 +327,8 @@ impl Inner {
     }
 
     fn shutdown(&self) {
+        self.open.store(false, Ordering::Release);
+        drop(lock(&self.announcements).take());
         // Dropping the only sender lets the writer drain the queue and return.
         drop(lock(&self.queue).take());
         let Some(handle) = lock(&self.writer).take() else {

@@ -40,8 +40,10 @@ impl TestDatabase {
             return Ok(None);
         };
         let name = format!("sbx_test_{}", ulid::Ulid::new().to_string().to_lowercase());
-        let mut client = pg::connect(&admin).map_err(|e| e.to_string())?;
-        client.batch_execute(&format!("CREATE DATABASE {name}")).map_err(|e| e.to_string())?;
+        crate::pg_store::off_runtime(|| {
+            let mut client = pg::connect(&admin).map_err(|e| e.to_string())?;
+            client.batch_execute(&format!("CREATE DATABASE {name}")).map_err(|e| e.to_string())
+        })?;
         let base = admin.split_once('?').map_or(admin.as_str(), |(base, _)| base);
         let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
         let url = format!("{server}/{name}");
@@ -51,8 +53,11 @@ impl TestDatabase {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        if let Ok(mut admin) = pg::connect(&self.admin) {
-            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
-        }
+        let (admin, name) = (&self.admin, &self.name);
+        crate::pg_store::off_runtime(|| {
+            if let Ok(mut admin) = pg::connect(admin) {
+                let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        });
     }
 }

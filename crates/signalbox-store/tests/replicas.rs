@@ -133,3 +133,37 @@ fn a_database_that_cannot_be_reached_fails_as_unavailable() {
     assert!(error.is_unavailable(), "{error}");
     assert!(store.check_writable().unwrap_err().is_unavailable());
 }
+
+#[test]
+fn announcements_reach_the_other_replicas() {
+    let Some((_db, a, b)) = replicas() else { return };
+    let (heard, hearing) = std::sync::mpsc::channel();
+    b.listen(move |message| {
+        let _ = heard.send(message);
+    })
+    .unwrap();
+    // B's listener connects on a thread of its own: announce until it hears.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut round = 0;
+    let got = loop {
+        assert!(std::time::Instant::now() < deadline, "no announcement reached the other replica");
+        round += 1;
+        a.announce(format!("{{\"round\":{round}}}"));
+        if let Ok(message) = hearing.recv_timeout(std::time::Duration::from_millis(200)) {
+            break message;
+        }
+    };
+    assert!(got.starts_with("{\"round\":"), "{got}");
+    // Once listening, each announcement arrives, in order.
+    for i in 0..20 {
+        a.announce(format!("m{i}"));
+    }
+    let mut messages = Vec::new();
+    while messages.len() < 20 {
+        let message = hearing.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+        if message.starts_with('m') {
+            messages.push(message);
+        }
+    }
+    assert_eq!(messages, (0..20).map(|i| format!("m{i}")).collect::<Vec<_>>());
+}

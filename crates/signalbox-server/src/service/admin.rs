@@ -60,8 +60,9 @@ pub async fn reload(app: &AppState, ctx: &Ctx) -> Result<Reloaded, ServiceError>
     }
     let current = app.runtime();
     let (old_server, new_server) = (&current.loaded.config.server, &runtime.loaded.config.server);
-    if old_server.listen != new_server.listen || old_server.data_dir != new_server.data_dir {
-        tracing::warn!("`server.listen` and `server.data_dir` changes take effect only at the next start");
+    let store_moved = current.loaded.config.store != runtime.loaded.config.store;
+    if old_server.listen != new_server.listen || old_server.data_dir != new_server.data_dir || store_moved {
+        tracing::warn!("`server.listen`, `server.data_dir` and `store.url` changes take effect only at the next start");
     }
     let reloaded = Reloaded {
         old_revision: current.evaluator.revision().to_string(),

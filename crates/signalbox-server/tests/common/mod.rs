@@ -85,6 +85,34 @@ pub struct TestApp {
     pub router: Router,
     pub dir: tempfile::TempDir,
     pub config_path: PathBuf,
+    /// The PostgreSQL database of a run against PostgreSQL ([`on_postgres`]), dropped last.
+    pub database: Option<signalbox_store::testing::TestDatabase>,
+}
+
+/// The environment variable that runs these suites against PostgreSQL
+/// (`postgres`) instead of the embedded SQLite (unset, or `sqlite`).
+pub const BACKEND_VARIABLE: &str = "SIGNALBOX_TEST_BACKEND";
+
+/// Whether this run is against PostgreSQL (`SIGNALBOX_TEST_BACKEND=postgres`).
+pub fn on_postgres() -> bool {
+    match std::env::var(BACKEND_VARIABLE).as_deref() {
+        Ok("postgres") => true,
+        Ok("sqlite") | Err(_) => false,
+        Ok(other) => panic!("{BACKEND_VARIABLE} must be `sqlite` or `postgres`, not `{other}`"),
+    }
+}
+
+/// A store for a test: the embedded SQLite in `dir`, or a new PostgreSQL
+/// database when [`on_postgres`] (which then needs `SIGNALBOX_TEST_DATABASE_URL`).
+pub fn test_store(dir: &std::path::Path) -> (Store, Option<signalbox_store::testing::TestDatabase>) {
+    if on_postgres() {
+        let database = signalbox_store::testing::TestDatabase::create()
+            .unwrap()
+            .expect("SIGNALBOX_TEST_BACKEND=postgres needs SIGNALBOX_TEST_DATABASE_URL");
+        (Store::open_postgres(&database.url).unwrap(), Some(database))
+    } else {
+        (Store::open(dir).unwrap(), None)
+    }
 }
 
 /// Monday 2026-11-23 03:00Z: 21:00 on Sunday in Chicago, outside business hours.
@@ -102,11 +130,11 @@ impl TestApp {
         let config_path = dir.path().join("signalbox.toml");
         std::fs::write(&config_path, text).unwrap();
         let runtime = Runtime::load(Some(&config_path), None).unwrap();
-        let store = Store::open(&dir.path().join("data")).unwrap();
+        let (store, database) = test_store(&dir.path().join("data"));
         let state =
             AppState::new(store, runtime, Some(config_path.clone()), None, None).with_fixed_clock(monday_night());
         let router = app(state.clone());
-        TestApp { state, router, dir, config_path }
+        TestApp { state, router, dir, config_path, database }
     }
 
     pub async fn call(

@@ -23,10 +23,20 @@ pub struct Server {
 
 impl Server {
     /// Starts `signalbox serve` in `dir` and waits for it to say where it listens.
-    #[allow(clippy::zombie_processes)] // `Drop for Server` kills and waits.
     pub fn start(dir: &Path, config: Option<&Path>) -> Server {
+        Server::start_on(dir, config, database_for(dir).as_deref())
+    }
+
+    /// [`Server::start`] on the PostgreSQL database at `database` (a replica of
+    /// every other server on it), or on SQLite in `dir/data` without one.
+    #[allow(clippy::zombie_processes)] // `Drop for Server` kills and waits.
+    pub fn start_on(dir: &Path, config: Option<&Path>, database: Option<&str>) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_signalbox"));
         cmd.current_dir(dir).arg("serve").arg("--listen").arg("127.0.0.1:0").env_remove("RUST_LOG");
+        cmd.env_remove("SIGNALBOX_DATABASE_URL");
+        if let Some(url) = database {
+            cmd.env("SIGNALBOX_DATABASE_URL", url);
+        }
         if let Some(config) = config {
             cmd.arg("--config").arg(config);
         }
@@ -103,6 +113,28 @@ impl Server {
         }
         self.stderr.lock().unwrap().clone()
     }
+}
+
+/// When the run is against PostgreSQL (`SIGNALBOX_TEST_BACKEND=postgres`),
+/// the database of the server started in `dir`: one per directory, so a
+/// server started again in the same directory finds its data, as it does in
+/// `data/` on SQLite. Kept until the test binary exits (`.ci/pg.sh` drops
+/// what is left of earlier runs).
+pub fn database_for(dir: &Path) -> Option<String> {
+    use signalbox_store::testing::TestDatabase;
+    use std::collections::HashMap;
+    use std::sync::OnceLock;
+    if !super::on_postgres() {
+        return None;
+    }
+    static DATABASES: OnceLock<Mutex<HashMap<std::path::PathBuf, Arc<TestDatabase>>>> = OnceLock::new();
+    let mut databases = DATABASES.get_or_init(Mutex::default).lock().unwrap();
+    let database = databases.entry(dir.to_path_buf()).or_insert_with(|| {
+        let database =
+            TestDatabase::create().unwrap().expect("SIGNALBOX_TEST_BACKEND=postgres needs SIGNALBOX_TEST_DATABASE_URL");
+        Arc::new(database)
+    });
+    Some(database.url.clone())
 }
 
 /// How long to wait for something the server should do.
