@@ -4,10 +4,12 @@
 #
 #   bash benches/faults.sh kill9 [CYCLES]     # default 20 cycles, 8 clients
 #   bash benches/faults.sh disk-full          # needs root: mounts a small tmpfs
+#   bash benches/faults.sh pg-restart         # needs root: stops and starts the machine's PostgreSQL
 #
 # The last line of each reads:
 #   kill9: <N> cycles, <A> acknowledged, 0 lost, <D> in doubt (...), restart to ready mean <ms> ms, max <ms> ms
 #   disk-full: <A> acknowledged before the disk filled, <R> refused with 503, 0 lost; ready again <ms> ms after space returned, without a restart
+#   pg-restart: 2 replicas, <A> acknowledged (...), <R> refused with 503, <D> in doubt, 0 lost; both ready again <ms> ms after PostgreSQL returned, without a restart
 #
 # PROFILE=debug uses debug builds (quicker to build; what CI runs as a smoke test).
 set -euo pipefail
@@ -34,8 +36,21 @@ case "${1:-}" in
     mount -t tmpfs -o size=3m tmpfs "$MNT"
     "$BIN/faults" disk-full --signalbox "$BIN/signalbox" --dir "$MNT" --grow "mount -o remount,size=64m $MNT"
     ;;
+  pg-restart)
+    if [[ $(id -u) != 0 ]]; then
+      echo "pg-restart needs root to stop and start PostgreSQL" >&2
+      exit 2
+    fi
+    URL=$(bash .ci/pg.sh)
+    read -r version cluster _ < <(pg_lsclusters -h | head -1)
+    PGOPTIONS='--client-min-messages=warning' psql "$URL" -qc "DROP DATABASE IF EXISTS sbx_faults WITH (FORCE)" -c "CREATE DATABASE sbx_faults"
+    # Whatever happens, PostgreSQL is left running.
+    trap 'pg_ctlcluster "$version" "$cluster" start 2>/dev/null || true' EXIT
+    "$BIN/faults" pg-restart --signalbox "$BIN/signalbox" --database "${URL%/*}/sbx_faults" \
+      --stop "pg_ctlcluster $version $cluster stop -m fast" --start "pg_ctlcluster $version $cluster start"
+    ;;
   *)
-    echo "usage: bash benches/faults.sh kill9 [CYCLES] | disk-full" >&2
+    echo "usage: bash benches/faults.sh kill9 [CYCLES] | disk-full | pg-restart" >&2
     exit 2
     ;;
 esac

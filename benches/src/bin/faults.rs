@@ -7,7 +7,14 @@
 //! ```text
 //! faults kill9     --signalbox BIN --cycles N [--clients C]
 //! faults disk-full --signalbox BIN --dir DATA_DIR --grow "COMMAND"
+//! faults pg-restart --signalbox BIN --database URL --stop "COMMAND" --start "COMMAND"
 //! ```
+//!
+//! `pg-restart` runs two replicas on the PostgreSQL database at `--database`
+//! under load, stops PostgreSQL with `--stop` and starts it again with
+//! `--start` (the script runs `pg_ctlcluster`): submissions are refused with
+//! 503 while it is down, readiness fails, nothing acknowledged is lost, and
+//! both replicas serve again without being restarted.
 //!
 //! `disk-full` expects `--dir` on a small file system (the script
 //! `benches/faults.sh` mounts a tmpfs) and runs `--grow` (e.g. a remount with
@@ -46,6 +53,12 @@ fn main() -> Result<()> {
             let dir = PathBuf::from(flag("--dir").context("--dir DATA_DIR")?);
             disk_full(&signalbox, &dir, &flag("--grow").context("--grow COMMAND")?)
         }
+        Some("pg-restart") => pg_restart(
+            &signalbox,
+            &flag("--database").context("--database URL")?,
+            &flag("--stop").context("--stop COMMAND")?,
+            &flag("--start").context("--start COMMAND")?,
+        ),
         _ => bail!("usage: faults kill9|disk-full --signalbox BIN ..."),
     }
 }
@@ -87,8 +100,18 @@ struct Server {
 
 impl Server {
     fn start(signalbox: &Path, config: &Path) -> Result<(Server, Duration)> {
+        Server::start_on(signalbox, config, None)
+    }
+
+    /// [`Server::start`] on the PostgreSQL database at `database`, if any.
+    fn start_on(signalbox: &Path, config: &Path, database: Option<&str>) -> Result<(Server, Duration)> {
         let started = Instant::now();
-        let mut child = Command::new(signalbox)
+        let mut command = Command::new(signalbox);
+        command.env_remove("SIGNALBOX_DATABASE_URL");
+        if let Some(url) = database {
+            command.env("SIGNALBOX_DATABASE_URL", url);
+        }
+        let mut child = command
             .args(["serve", "--config"])
             .arg(config)
             .env_remove("RUST_LOG")
@@ -334,6 +357,67 @@ fn disk_full(signalbox: &Path, dir: &Path, grow: &str) -> Result<()> {
     );
     if !lost.is_empty() {
         bail!("acknowledged trains lost: {lost:?}");
+    }
+    Ok(())
+}
+
+fn pg_restart(signalbox: &Path, database: &str, stop_db: &str, start_db: &str) -> Result<()> {
+    let work = tempfile::tempdir()?;
+    let config_path = work.path().join("signalbox.toml");
+    std::fs::write(&config_path, config(&work.path().join("data")))?;
+    let (a, _) = Server::start_on(signalbox, &config_path, Some(database))?;
+    let (b, _) = Server::start_on(signalbox, &config_path, Some(database))?;
+    let seen: Arc<Mutex<Seen>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut workers = clients(&a.address, "CHGA", 4, &stop, &seen);
+    workers.extend(clients(&b.address, "CHGB", 4, &stop, &seen));
+    a.until("200 acknowledgements", |_| seen.lock().unwrap().acked.len() >= 200)?;
+    let before = seen.lock().unwrap().acked.len();
+    if !Command::new("sh").args(["-c", stop_db]).status()?.success() {
+        bail!("`{stop_db}` failed");
+    }
+    let down = Instant::now();
+    let at_down = seen.lock().unwrap().acked.len();
+    for server in [&a, &b] {
+        server.until("/readyz turns 503", |s| matches!(s.call("GET", "/readyz", None, None), Ok((503, _))))?;
+        let (status, body) = server.call("POST", "/v1/trains", Some(PIPELINE), Some(&train("CHG9999999")))?;
+        let code = body["error"]["code"].as_str().unwrap_or_default();
+        if status != 503 || code != "store_unavailable" {
+            bail!("a submission with PostgreSQL down got {status} {body}");
+        }
+    }
+    a.until("submissions refused while down", |_| seen.lock().unwrap().refused > 20)?;
+    let acked_while_down = seen.lock().unwrap().acked.len() - at_down;
+    if !Command::new("sh").args(["-c", start_db]).status()?.success() {
+        bail!("`{start_db}` failed");
+    }
+    let up = Instant::now();
+    for server in [&a, &b] {
+        server.until("/readyz back to 200", |s| matches!(s.call("GET", "/readyz", None, None), Ok((200, _))))?;
+    }
+    let ready_after = up.elapsed();
+    let resumed = seen.lock().unwrap().acked.len();
+    a.until("submissions acknowledged again", |_| seen.lock().unwrap().acked.len() >= resumed + 100)?;
+    stop.store(true, Ordering::SeqCst);
+    for w in workers {
+        w.join().ok();
+    }
+    let seen = seen.lock().unwrap();
+    let lost_a = lost(&a, &seen.acked)?;
+    let lost_b = lost(&b, &seen.acked)?;
+    println!(
+        "pg-restart: 2 replicas, {} acknowledged ({} before the stop, {} after it returned, PostgreSQL down {} ms), {} refused with 503, {} in doubt, {} lost; both ready again {} ms after PostgreSQL returned, without a restart",
+        seen.acked.len(),
+        before,
+        acked_while_down,
+        up.duration_since(down).as_millis(),
+        seen.refused,
+        seen.in_doubt.len(),
+        lost_a.len().max(lost_b.len()),
+        ready_after.as_millis()
+    );
+    if !lost_a.is_empty() || !lost_b.is_empty() {
+        bail!("acknowledged trains lost: {lost_a:?} {lost_b:?}");
     }
     Ok(())
 }
