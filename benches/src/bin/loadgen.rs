@@ -4,7 +4,7 @@
 //! loadgen prepare    --dir DIR [--trains N] [--seed S]
 //! loadgen free-port
 //! loadgen wait-ready --addr 127.0.0.1:PORT [--since-ns EPOCH_NS] [--timeout-secs S]
-//! loadgen run        --addr 127.0.0.1:PORT --workload DIR/workload.json --endpoint approve|evaluate
+//! loadgen run        --addr 127.0.0.1:PORT[,127.0.0.1:PORT2...] --workload DIR/workload.json --endpoint approve|evaluate
 //!                    [--clients 64] [--requests N] [--warmup N] [--duration-secs S] [--threads T] [--id-prefix LD]
 //! ```
 //!
@@ -92,11 +92,26 @@ impl Flags {
 
     /// The server address, refused unless it is on loopback.
     fn addr(&self) -> Result<SocketAddr> {
-        let addr: SocketAddr = self.required("addr")?.parse().context("--addr must be IP:PORT")?;
-        if !addr.ip().is_loopback() {
-            bail!("--addr {addr} is not a loopback address; this tool only loads servers on this machine");
+        let addrs = self.addrs()?;
+        match addrs.as_slice() {
+            [one] => Ok(*one),
+            _ => bail!("--addr takes one address here"),
         }
-        Ok(addr)
+    }
+
+    /// The servers' addresses (`--addr A,B`: replicas; clients are spread
+    /// over them in turn), each refused unless it is on loopback.
+    fn addrs(&self) -> Result<Vec<SocketAddr>> {
+        self.required("addr")?
+            .split(',')
+            .map(|text| {
+                let addr: SocketAddr = text.trim().parse().context("--addr must be IP:PORT[,IP:PORT...]")?;
+                if !addr.ip().is_loopback() {
+                    bail!("--addr {addr} is not a loopback address; this tool only loads servers on this machine");
+                }
+                Ok(addr)
+            })
+            .collect()
     }
 }
 
@@ -233,7 +248,8 @@ enum Endpoint {
 }
 
 struct Load {
-    addr: SocketAddr,
+    /// The servers; client `i` talks to `addrs[i % addrs.len()]`.
+    addrs: Vec<SocketAddr>,
     endpoint: Endpoint,
     /// Each template train's request body, rendered once, split where its id goes.
     bodies: Vec<(String, String)>,
@@ -246,7 +262,7 @@ struct Load {
 const ID_MARK: &str = "@@train-id@@";
 
 impl Load {
-    fn new(addr: SocketAddr, endpoint: Endpoint, templates: &[Case], id_prefix: String) -> Result<Load> {
+    fn new(addrs: Vec<SocketAddr>, endpoint: Endpoint, templates: &[Case], id_prefix: String) -> Result<Load> {
         // Rendered once, so that the generator's own CPU per request (shared
         // with the server on this machine) is writing the request, not JSON.
         let bodies = templates
@@ -262,7 +278,7 @@ impl Load {
                 Ok((before.to_string(), after.to_string()))
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Load { addr, endpoint, bodies, id_prefix, next: AtomicU64::new(0) })
+        Ok(Load { addrs, endpoint, bodies, id_prefix, next: AtomicU64::new(0) })
     }
 
     fn request(&self, n: u64) -> Vec<u8> {
@@ -331,7 +347,7 @@ async fn client(load: Arc<Load>, conn: &mut Conn, limit: u64, deadline: Instant,
 }
 
 fn run(flags: &Flags) -> Result<()> {
-    let addr = flags.addr()?;
+    let addrs = flags.addrs()?;
     let endpoint = match flags.required("endpoint")? {
         "approve" => Endpoint::Approve,
         "evaluate" => Endpoint::Evaluate,
@@ -359,13 +375,20 @@ fn run(flags: &Flags) -> Result<()> {
     );
     println!("trains drawn from: {}", spread_line(&templates));
 
-    let load = Arc::new(Load::new(addr, endpoint, &templates, id_prefix)?);
+    if addrs.len() > 1 {
+        println!(
+            "spread over {} servers: {}",
+            addrs.len(),
+            addrs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+        );
+    }
+    let load = Arc::new(Load::new(addrs, endpoint, &templates, id_prefix)?);
     let rt = runtime(threads)?;
     let mut cpu_before = 0.0;
     let (tally, elapsed) = rt.block_on(async {
         let mut conns = Vec::with_capacity(clients);
-        for _ in 0..clients {
-            conns.push(Conn::connect(load.addr).await?);
+        for i in 0..clients {
+            conns.push(Conn::connect(load.addrs[i % load.addrs.len()]).await?);
         }
         // Warm-up, then the measured phase, each with every client busy.
         let mut tally = Tally::default();

@@ -807,11 +807,13 @@ impl Checker<'_> {
             Some(url) if url.get_ref().starts_with("postgres://") || url.get_ref().starts_with("postgresql://") => {
                 Some(url.into_inner())
             }
-            Some(url) => return Err(format!(
+            Some(url) => {
+                return Err(format!(
                 "`store.url` ({}) must be a PostgreSQL URL like postgres://user@host:5432/database; leave it out for \
                      the embedded SQLite of `server.data_dir`",
                 self.at(&url)
-            )),
+            ))
+            }
         };
         Ok(StoreConfig { url })
     }

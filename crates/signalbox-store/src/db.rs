@@ -89,6 +89,20 @@ impl PgConn {
         self.client.borrow_mut().batch_execute(sql)
     }
 
+    /// Runs several statements in one round trip (the simple protocol) and
+    /// reads the first column of the last row any of them returned as an integer.
+    pub(crate) fn batch_i64(&self, sql: &str) -> Result<Option<i64>, postgres::Error> {
+        let messages = self.client.borrow_mut().simple_query(sql)?;
+        Ok(messages
+            .iter()
+            .rev()
+            .find_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(row) => Some(row.get(0).and_then(|v| v.parse().ok())),
+                _ => None,
+            })
+            .flatten())
+    }
+
     pub(crate) fn is_closed(&self) -> bool {
         self.client.borrow().is_closed()
     }

@@ -214,7 +214,8 @@ fn migrate_locked(client: &mut Client) -> Result<Migrated, StoreError> {
     let failed = |version: i64| move |e: postgres::Error| StoreError::Migrate { version, message: e.to_string() };
     client
         .batch_execute(
-            "CREATE TABLE IF NOT EXISTS signalbox_schema (
+            "SET client_min_messages TO warning;
+             CREATE TABLE IF NOT EXISTS signalbox_schema (
                  version    BIGINT PRIMARY KEY,
                  applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
              )",

@@ -123,16 +123,12 @@ pub(crate) fn run_writer(
 
 /// Begins a write transaction: takes [`WRITE_LOCK`] and reads the generation.
 fn begin(conn: &PgConn) -> Result<u64, StoreError> {
-    let rows = conn
-        .batch("BEGIN")
-        .and_then(|()| conn.query("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK]).map(drop))
-        .and_then(|()| conn.query("SELECT generation FROM inputs", &[]))
-        .map_err(|e| begin_error(&e))?;
-    let generation: i64 = rows
-        .first()
-        .ok_or_else(|| StoreError::Begin { message: "the inputs row is missing".into() })?
-        .try_get(0)
-        .map_err(|e| begin_error(&e))?;
+    // One round trip for the three statements.
+    let sql = format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK}); SELECT generation FROM inputs");
+    let generation = conn
+        .batch_i64(&sql)
+        .map_err(|e| begin_error(&e))?
+        .ok_or_else(|| StoreError::Begin { message: "the inputs row is missing".into() })?;
     Ok(u64::try_from(generation).unwrap_or(0))
 }
 
@@ -200,25 +196,21 @@ fn run_batch(
 /// Commits; with `touched`, bumps the generation in the same transaction and
 /// returns the new one.
 fn commit(conn: &PgConn, touched: bool, counters: &Counters) -> Result<Option<u64>, StoreError> {
-    let bumped = if touched {
-        match conn.query("UPDATE inputs SET generation = generation + 1 RETURNING generation", &[]) {
-            Ok(rows) => rows.first().and_then(|row| row.try_get::<_, i64>(0).ok()).and_then(|g| u64::try_from(g).ok()),
-            Err(e) => {
-                let _ = conn.batch("ROLLBACK");
-                counters.failed_commits.fetch_add(1, Ordering::Relaxed);
-                return Err(commit_error(&e));
-            }
-        }
+    // With `touched`, the bump and the COMMIT go in one round trip.
+    let committed = if touched {
+        conn.batch_i64("UPDATE inputs SET generation = generation + 1 RETURNING generation; COMMIT")
+            .map(|bumped| bumped.and_then(|g| u64::try_from(g).ok()))
     } else {
-        None
+        conn.batch("COMMIT").map(|()| None)
     };
-    match conn.batch("COMMIT") {
-        Ok(()) => {
+    match committed {
+        Ok(bumped) => {
             counters.commits.fetch_add(1, Ordering::Relaxed);
             Ok(bumped)
         }
         Err(e) => {
             counters.failed_commits.fetch_add(1, Ordering::Relaxed);
+            // A failed COMMIT may leave the transaction open; end it so the next batch can begin.
             let _ = conn.batch("ROLLBACK");
             Err(commit_error(&e))
         }
@@ -274,14 +266,12 @@ impl ReadSlot {
                 self.conn = Some(connect(url)?);
             }
             let Some(conn) = self.conn.as_ref() else { return Err(StoreError::Closed) };
-            let begun = conn
-                .batch("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                .and_then(|()| conn.query("SELECT generation FROM inputs", &[]));
+            // One round trip for both statements.
+            let begun =
+                conn.batch_i64("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT generation FROM inputs");
             match begun {
-                Ok(rows) => {
-                    generation = Some(
-                        rows.first().and_then(|row| row.try_get::<_, i64>(0).ok()).and_then(|g| u64::try_from(g).ok()),
-                    );
+                Ok(found) => {
+                    generation = Some(found.and_then(|g| u64::try_from(g).ok()));
                     break;
                 }
                 Err(e) => {
@@ -320,26 +310,50 @@ const LISTEN_TICK: Duration = Duration::from_millis(500);
 /// How long to wait before connecting again after the database was out of reach.
 const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 
-/// The notifier thread's body: sends each queued message with `NOTIFY`, on a
-/// connection of its own, until the queue is closed. A message that cannot be
+/// The notifier thread's body: sends the queued messages with `NOTIFY` (those
+/// queued together in one notification, a message a line), on a connection
+/// of its own, until the queue is closed. A message that cannot be
 /// sent is dropped: other replicas then learn of the change later (their
 /// waiting requests time out, their boards refresh on the next change), never
 /// wrongly, since no decision reads these messages.
 pub(crate) fn run_notifier(url: String, queue: Receiver<String>) {
     let mut conn: Option<PgConn> = None;
-    while let Ok(payload) = queue.recv() {
-        for _attempt in 0..2 {
-            if conn.as_ref().is_none_or(PgConn::is_closed) {
-                conn = connect(&url).ok();
+    while let Ok(first) = queue.recv() {
+        // Whatever else is queued goes in the same notification, a message a
+        // line, as long as it stays under PostgreSQL's payload limit.
+        let mut payload = first;
+        let mut next = None;
+        while payload.len() < NOTIFY_PAYLOAD {
+            match queue.try_recv() {
+                Ok(more) if payload.len() + 1 + more.len() < NOTIFY_PAYLOAD => {
+                    payload.push('\n');
+                    payload.push_str(&more);
+                }
+                Ok(more) => {
+                    next = Some(more);
+                    break;
+                }
+                Err(_) => break,
             }
-            let Some(c) = conn.as_ref() else { break };
-            match c.query("SELECT pg_notify($1, $2)", &[&EVENTS_CHANNEL, &payload]) {
-                Ok(_) => break,
-                Err(_) => conn = None,
+        }
+        for payload in std::iter::once(payload).chain(next) {
+            for _attempt in 0..2 {
+                if conn.as_ref().is_none_or(PgConn::is_closed) {
+                    conn = connect(&url).ok();
+                }
+                let Some(c) = conn.as_ref() else { break };
+                match c.query("SELECT pg_notify($1, $2)", &[&EVENTS_CHANNEL, &payload]) {
+                    Ok(_) => break,
+                    Err(_) => conn = None,
+                }
             }
         }
     }
 }
+
+/// The most bytes of messages sent in one notification (PostgreSQL takes
+/// up to 8,000 by default).
+const NOTIFY_PAYLOAD: usize = 7_000;
 
 /// The listener thread's body: `LISTEN`s on a connection of its own (a
 /// listening connection cannot also run queries) and hands every message to
@@ -360,7 +374,7 @@ pub(crate) fn run_listener(url: String, open: Arc<std::sync::atomic::AtomicBool>
             let mut waiting = notifications.timeout_iter(LISTEN_TICK);
             loop {
                 match waiting.next() {
-                    Ok(Some(message)) => deliver(message.payload().to_string()),
+                    Ok(Some(message)) => message.payload().split('\n').for_each(|m| deliver(m.to_string())),
                     // The tick: look at `open` again.
                     Ok(None) => break,
                     Err(_) => break 'listening,

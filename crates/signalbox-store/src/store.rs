@@ -180,7 +180,8 @@ impl Store {
     /// thread of its own (this never blocks). Best effort: a message lost (the
     /// database out of reach) makes the others learn of the change later, so
     /// nothing may depend on it for correctness. On SQLite, with no other
-    /// process, it does nothing.
+    /// process, it does nothing. A payload is one line (no `\n`): messages
+    /// queued together travel in one notification.
     pub fn announce(&self, payload: String) {
         if let Some(queue) = lock(&self.inner.announcements).as_ref() {
             let _ = queue.send(payload);
