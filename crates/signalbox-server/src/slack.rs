@@ -337,12 +337,15 @@ pub async fn commands(State(app): State<AppState>, headers: HeaderMap, body: Byt
         let app = app.clone();
         tokio::spawn(async move { crate::chat::execute(&app, at, command.user_id.trim(), &command.text).await.text })
     };
-    match tokio::time::timeout(slack.command_deadline(), &mut task).await {
-        Ok(Ok(reply)) => {
+    // A zero deadline answers at once, always through `response_url`.
+    let deadline = slack.command_deadline();
+    let finished = if deadline.is_zero() { None } else { tokio::time::timeout(deadline, &mut task).await.ok() };
+    match finished {
+        Some(Ok(reply)) => {
             Ok(Json(json!({ "response_type": "in_channel", "text": slack_escape(&reply) })).into_response())
         }
-        Ok(Err(e)) => Err(ApiError::Internal(format!("the slash command task failed: {e}"))),
-        Err(_) => {
+        Some(Err(e)) => Err(ApiError::Internal(format!("the slash command task failed: {e}"))),
+        None => {
             let Some(response_url) = command.response_url.filter(|u| !u.trim().is_empty()) else {
                 return Ok(ephemeral("⏳ Still working on it, and Slack gave no response_url to answer through; `oa` or `describe` will show the result."));
             };

@@ -64,7 +64,8 @@ impl Slack {
         Slack::new(std::env::var(SIGNING_SECRET_ENV).ok(), std::env::var(BOT_TOKEN_ENV).ok())
     }
 
-    /// How long a slash command may run before it is answered through `response_url`.
+    /// How long a slash command may run before it is answered through `response_url`
+    /// (zero: always answered through it).
     pub fn with_command_deadline(mut self, deadline: Duration) -> Slack {
         self.command_deadline = deadline;
         self
@@ -183,7 +184,8 @@ impl Slack {
         self.signing_secret.as_ref().map(|s| s.0.as_str())
     }
 
-    /// How long a slash command may run before it is answered through `response_url`.
+    /// How long a slash command may run before it is answered through `response_url`
+    /// (zero: always answered through it).
     pub fn command_deadline(&self) -> Duration {
         self.command_deadline
     }

@@ -58,6 +58,14 @@ fn token(role: &str) -> String {
     common::token(role)
 }
 
+/// An exception that lets squad `netint` (which has no SLA) pass `global.sla`, made on `server`.
+fn netint_exception(server: &Server) -> Value {
+    let body = json!({"result": "approved", "policy": "global.sla", "duration": "2h", "squad": "netint", "justification": "drill"});
+    let (status, exception) = server.call("POST", "/v1/exceptions", Some(&token("conductor")), Some(&body)).unwrap();
+    assert_eq!(status, 201, "{exception}");
+    exception
+}
+
 fn submit(server: &Server, train: &Value) -> Value {
     let (status, view) = server.call("POST", "/v1/trains", Some(&token("pipeline")), Some(train)).unwrap();
     assert_eq!(status, 200, "{view}");
@@ -151,16 +159,7 @@ fn no_approval_on_one_replica_after_a_stop_hold_or_deletion_acknowledged_by_the_
     }
     for round in 0..200 {
         // netint has no SLA: only the exception lets its trains pass.
-        let (status, exception) = r
-            .a
-            .call(
-                "POST",
-                "/v1/exceptions",
-                Some(&conductor),
-                Some(&json!({"result": "approved", "policy": "global.sla", "duration": "2h", "squad": "netint", "justification": "drill"})),
-            )
-            .unwrap();
-        assert_eq!(status, 201, "{exception}");
+        let exception = netint_exception(&r.a);
         let mut with = passing_train(&format!("CHG{:07}", 4_000_000 + round), r.now);
         with["squad"] = json!("netint");
         assert_eq!(submit(&r.b, &with)["decision"]["outcome"], "approved", "round {round}: the exception applies");
@@ -247,16 +246,7 @@ fn an_exception_made_on_one_replica_applies_to_a_reevaluation_on_the_other() {
     train["squad"] = json!("netint");
     let view = submit(&r.a, &train);
     assert_eq!(view["state"], "pending", "{view}");
-    let (status, exception) = r
-        .a
-        .call(
-            "POST",
-            "/v1/exceptions",
-            Some(&conductor),
-            Some(&json!({"result": "approved", "policy": "global.sla", "duration": "2h", "squad": "netint", "justification": "drill"})),
-        )
-        .unwrap();
-    assert_eq!(status, 201, "{exception}");
+    netint_exception(&r.a);
     let (status, results) =
         r.b.call("POST", "/v1/reevaluate", Some(&conductor), Some(&json!({"train_ids": ["CHG6000001"]}))).unwrap();
     assert_eq!(status, 200, "{results}");

@@ -36,7 +36,7 @@ use crate::error::StoreError;
 use crate::pg;
 use crate::shared::SharedCache;
 use crate::tx::{Health, Shared, Tx};
-use crate::writer::{Counters, Job, MAX_BATCH};
+use crate::writer::{take_batch, Counters, Job};
 
 /// The key of the advisory lock every write transaction holds ("sbwrite").
 pub(crate) const WRITE_LOCK: i64 = 0x73_6277_7269_7465;
@@ -69,14 +69,7 @@ pub(crate) fn run_writer(
 ) {
     let mut conn: Option<PgConn> = None;
     while let Ok(first) = queue.recv() {
-        let mut batch = Vec::with_capacity(MAX_BATCH.min(64));
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
+        let batch = take_batch(first, &queue);
         // A connection found broken at `BEGIN` has run nothing of the batch:
         // connect again once and go on, so a database restart costs no write.
         let mut begun = None;

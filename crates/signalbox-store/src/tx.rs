@@ -109,24 +109,7 @@ impl<'a> Tx<'a> {
         params: &[&dyn Param],
         read: impl Fn(&DbRow<'_, '_>) -> Result<T, ColumnError>,
     ) -> Result<Vec<T>, StoreError> {
-        let column = |e: ColumnError| StoreError::Query { op, message: e.0 };
-        match self.conn {
-            Conn::Sqlite(conn) => {
-                let failed = self.query_error(op);
-                let mut statement = conn.prepare_cached(sql).map_err(&failed)?;
-                let params: Vec<&dyn rusqlite::ToSql> = params.iter().map(|p| *p as &dyn rusqlite::ToSql).collect();
-                let mut rows = statement.query(params.as_slice()).map_err(&failed)?;
-                let mut out = Vec::new();
-                while let Some(row) = rows.next().map_err(&failed)? {
-                    out.push(read(&DbRow::Sqlite(row)).map_err(column)?);
-                }
-                Ok(out)
-            }
-            Conn::Pg(pg) => {
-                let rows = pg.query(sql, params).map_err(|e| pg_error(op, &e))?;
-                rows.iter().map(|row| read(&DbRow::Pg(row)).map_err(column)).collect()
-            }
-        }
+        self.rows(op, sql, params, usize::MAX, read)
     }
 
     /// The first row `sql` returns, if any, read by `read`.
@@ -137,6 +120,18 @@ impl<'a> Tx<'a> {
         params: &[&dyn Param],
         read: impl Fn(&DbRow<'_, '_>) -> Result<T, ColumnError>,
     ) -> Result<Option<T>, StoreError> {
+        Ok(self.rows(op, sql, params, 1, read)?.into_iter().next())
+    }
+
+    /// At most `most` of the rows `sql` returns (SQLite stops reading there).
+    fn rows<T>(
+        &self,
+        op: &'static str,
+        sql: &str,
+        params: &[&dyn Param],
+        most: usize,
+        read: impl Fn(&DbRow<'_, '_>) -> Result<T, ColumnError>,
+    ) -> Result<Vec<T>, StoreError> {
         let column = |e: ColumnError| StoreError::Query { op, message: e.0 };
         match self.conn {
             Conn::Sqlite(conn) => {
@@ -144,12 +139,17 @@ impl<'a> Tx<'a> {
                 let mut statement = conn.prepare_cached(sql).map_err(&failed)?;
                 let params: Vec<&dyn rusqlite::ToSql> = params.iter().map(|p| *p as &dyn rusqlite::ToSql).collect();
                 let mut rows = statement.query(params.as_slice()).map_err(&failed)?;
-                match rows.next().map_err(&failed)? {
-                    Some(row) => Ok(Some(read(&DbRow::Sqlite(row)).map_err(column)?)),
-                    None => Ok(None),
+                let mut out = Vec::new();
+                while out.len() < most {
+                    let Some(row) = rows.next().map_err(&failed)? else { break };
+                    out.push(read(&DbRow::Sqlite(row)).map_err(column)?);
                 }
+                Ok(out)
             }
-            Conn::Pg(_) => Ok(self.all(op, sql, params, read)?.into_iter().next()),
+            Conn::Pg(pg) => {
+                let rows = pg.query(sql, params).map_err(|e| pg_error(op, &e))?;
+                rows.iter().take(most).map(|row| read(&DbRow::Pg(row)).map_err(column)).collect()
+            }
         }
     }
 

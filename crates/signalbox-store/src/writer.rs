@@ -138,14 +138,7 @@ pub(crate) fn run(
     health: Arc<Health>,
 ) {
     while let Ok(first) = queue.recv() {
-        let mut batch = Vec::with_capacity(MAX_BATCH.min(64));
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
+        let batch = take_batch(first, &queue);
         run_batch(&conn, batch, &counters, &cache, &health);
     }
     // The queue is closed: copy the WAL into the database file so a stopped
@@ -154,6 +147,19 @@ pub(crate) fn run(
     if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
         tracing_free_warning(&e);
     }
+}
+
+/// `first` and whatever else is already queued, up to [`MAX_BATCH`] in all.
+pub(crate) fn take_batch(first: Box<dyn Job>, queue: &Receiver<Box<dyn Job>>) -> Vec<Box<dyn Job>> {
+    let mut batch = Vec::with_capacity(MAX_BATCH.min(64));
+    batch.push(first);
+    while batch.len() < MAX_BATCH {
+        match queue.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
+    batch
 }
 
 /// The store has no logger of its own; a failed checkpoint only costs a larger WAL.
