@@ -87,7 +87,7 @@ fn open_store(loaded: &Loaded, data_dir: &std::path::Path) -> Result<(Store, Str
     let from_env = std::env::var(DATABASE_URL_VARIABLE).ok().filter(|url| !url.trim().is_empty());
     let url = match (from_env, &loaded.config.store.url) {
         (Some(url), _) => {
-            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            if !signalbox_store::pg::is_url(&url) {
                 anyhow::bail!(
                     "`{DATABASE_URL_VARIABLE}` must be a PostgreSQL URL like postgres://user@host:5432/database"
                 );

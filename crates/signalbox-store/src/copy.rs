@@ -39,7 +39,7 @@ impl Location {
             }
             return Ok(Location::Sqlite(PathBuf::from(dir)));
         }
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        if pg::is_url(url) {
             return Ok(Location::Postgres(url.to_string()));
         }
         let shown = if url.contains('@') { "the URL given".to_string() } else { format!("`{url}`") };

@@ -1,5 +1,5 @@
 //! `store copy`: SQLite → SQLite always; SQLite → PostgreSQL → SQLite against
-//! a real server (`test_pg.rs`). A copy is compared table by table, row by
+//! a real server (`testing.rs`). A copy is compared table by table, row by
 //! row and column by column: identical tables give identical train views,
 //! histories and audit pages, which are read from nothing else.
 
@@ -10,7 +10,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use signalbox_core::{Hold, Outcome, StageDeployment};
 
 use crate::copy::known_columns;
-use crate::test_pg::TestDb;
+use crate::pg;
+use crate::testing::TestDatabase;
 use crate::{copy, AuditAction, Location, NewAudit, NewException, Session, Store, StoreError, Tx};
 
 /// Every table's rows, each as its columns' text, ordered by the first column;
@@ -238,7 +239,7 @@ fn locations_are_read_or_refused_by_name() {
 
 #[test]
 fn sqlite_to_postgres_to_sqlite_is_identical() {
-    let Some(db) = TestDb::new("sqlite_to_postgres_to_sqlite_is_identical") else { return };
+    let Some(db) = TestDatabase::create().unwrap() else { return };
     let (from, back) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     fill(from.path(), 2_500);
     let postgres = Location::Postgres(db.url.clone());
@@ -248,7 +249,7 @@ fn sqlite_to_postgres_to_sqlite_is_identical() {
     assert_eq!(dump(back.path()), dump(from.path()));
 
     // The PostgreSQL copy goes on numbering after the copied rows.
-    let mut client = db.client();
+    let mut client = pg::connect(&db.url).unwrap();
     let next: i64 = client
         .query_one(
             "INSERT INTO audit (at, actor, action, train_id, detail) VALUES ('t', 'a', 'submit', NULL, '{}') RETURNING seq",

@@ -56,8 +56,6 @@ mod writer;
 mod copy_tests;
 #[cfg(test)]
 mod pg_tests;
-#[cfg(test)]
-mod test_pg;
 #[doc(hidden)]
 pub mod testing;
 #[cfg(test)]

@@ -162,6 +162,11 @@ pub struct Migrated {
     pub to: i64,
 }
 
+/// Whether `url` names a PostgreSQL database (`postgres://…` or `postgresql://…`).
+pub fn is_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
 /// A database URL fit for logs and error messages: user, host, port and
 /// database, never the password.
 pub fn redact(url: &str) -> String {

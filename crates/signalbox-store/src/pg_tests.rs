@@ -1,11 +1,11 @@
-//! The PostgreSQL schema against a real server (`test_pg.rs` says which).
+//! The PostgreSQL schema against a real server (`testing.rs` says which).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Barrier};
 
 use crate::pg::{self, Migrated};
 use crate::schema::SCHEMA_VERSION;
-use crate::test_pg::TestDb;
+use crate::testing::TestDatabase;
 use crate::StoreError;
 
 #[test]
@@ -13,7 +13,7 @@ fn replicas_migrating_at_once_apply_each_migration_once() {
     const ROUNDS: usize = 5;
     const REPLICAS: usize = 4;
     for round in 0..ROUNDS {
-        let Some(db) = TestDb::new("replicas_migrating_at_once_apply_each_migration_once") else { return };
+        let Some(db) = TestDatabase::create().unwrap() else { return };
         let url = Arc::new(db.url.clone());
         let start = Arc::new(Barrier::new(REPLICAS));
         let replicas: Vec<_> = (0..REPLICAS)
@@ -34,7 +34,7 @@ fn replicas_migrating_at_once_apply_each_migration_once() {
             results.iter().all(|m| m.from == 0 || m.from == SCHEMA_VERSION),
             "round {round}: a replica saw a half-migrated schema: {results:?}"
         );
-        let mut client = db.client();
+        let mut client = pg::connect(&db.url).unwrap();
         let versions: Vec<i64> = client
             .query("SELECT version FROM signalbox_schema ORDER BY version", &[])
             .unwrap()
@@ -49,8 +49,8 @@ fn replicas_migrating_at_once_apply_each_migration_once() {
 
 #[test]
 fn a_second_start_finds_nothing_to_migrate() {
-    let Some(db) = TestDb::new("a_second_start_finds_nothing_to_migrate") else { return };
-    let mut client = db.client();
+    let Some(db) = TestDatabase::create().unwrap() else { return };
+    let mut client = pg::connect(&db.url).unwrap();
     assert_eq!(pg::migrate(&mut client).unwrap(), Migrated { from: 0, to: SCHEMA_VERSION });
     assert_eq!(pg::migrate(&mut client).unwrap(), Migrated { from: SCHEMA_VERSION, to: SCHEMA_VERSION });
     assert_eq!(pg::schema_version(&mut client).unwrap(), SCHEMA_VERSION);
@@ -58,8 +58,8 @@ fn a_second_start_finds_nothing_to_migrate() {
 
 #[test]
 fn a_newer_schema_is_refused() {
-    let Some(db) = TestDb::new("a_newer_schema_is_refused") else { return };
-    let mut client = db.client();
+    let Some(db) = TestDatabase::create().unwrap() else { return };
+    let mut client = pg::connect(&db.url).unwrap();
     pg::migrate(&mut client).unwrap();
     client.execute("INSERT INTO signalbox_schema (version) VALUES ($1)", &[&(SCHEMA_VERSION + 1)]).unwrap();
     assert_eq!(
@@ -70,8 +70,8 @@ fn a_newer_schema_is_refused() {
 
 #[test]
 fn the_audit_log_is_append_only() {
-    let Some(db) = TestDb::new("the_audit_log_is_append_only") else { return };
-    let mut client = db.client();
+    let Some(db) = TestDatabase::create().unwrap() else { return };
+    let mut client = pg::connect(&db.url).unwrap();
     pg::migrate(&mut client).unwrap();
     client
         .execute(
@@ -98,8 +98,8 @@ type Columns = BTreeMap<String, BTreeMap<String, (String, bool)>>;
 /// tables (`inputs`, `signalbox_schema`) are not copied.
 #[test]
 fn the_schema_is_the_sqlite_one() {
-    let Some(db) = TestDb::new("the_schema_is_the_sqlite_one") else { return };
-    let mut client = db.client();
+    let Some(db) = TestDatabase::create().unwrap() else { return };
+    let mut client = pg::connect(&db.url).unwrap();
     pg::migrate(&mut client).unwrap();
     let mut in_pg = Columns::new();
     for row in client

@@ -52,19 +52,25 @@ struct Inner {
     counters: Arc<Counters>,
     cache: Arc<SharedCache>,
     health: Arc<Health>,
-    readers: Readers,
-    /// Held for the store's life: one process per data directory (SQLite only).
-    _lock: Option<std::fs::File>,
-    /// PostgreSQL only: messages for the other replicas, sent by the notifier thread.
-    announcements: Mutex<Option<Sender<String>>>,
-    /// False once the store is shut down: the listener thread, if any, ends.
-    open: Arc<std::sync::atomic::AtomicBool>,
+    backend: Backend,
 }
 
-/// The read connections of either database.
-enum Readers {
-    Sqlite(ReadPool<Connection>),
-    Pg { url: String, pool: ReadPool<ReadSlot> },
+/// What each database needs besides the writer: its read connections, and
+/// what belongs to it alone.
+enum Backend {
+    Sqlite {
+        readers: ReadPool<Connection>,
+        /// Held for the store's life: one process per data directory.
+        _lock: std::fs::File,
+    },
+    Pg {
+        url: String,
+        readers: ReadPool<ReadSlot>,
+        /// Messages for the other replicas, sent by the notifier thread; `None` once shut down.
+        announcements: Mutex<Option<Sender<String>>>,
+        /// False once the store is shut down: the listener thread, if any, ends.
+        open: Arc<std::sync::atomic::AtomicBool>,
+    },
 }
 
 /// How many read connections a replica keeps to PostgreSQL.
@@ -123,10 +129,7 @@ impl Store {
                 counters,
                 cache,
                 health,
-                readers: Readers::Sqlite(ReadPool::new(readers)),
-                _lock: Some(lock),
-                announcements: Mutex::new(None),
-                open: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+                backend: Backend::Sqlite { readers: ReadPool::new(readers), _lock: lock },
             }),
         })
     }
@@ -167,10 +170,12 @@ impl Store {
                 counters,
                 cache,
                 health,
-                readers: Readers::Pg { url: url.to_string(), pool: ReadPool::new(slots) },
-                _lock: None,
-                announcements: Mutex::new(Some(announce)),
-                open: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+                backend: Backend::Pg {
+                    url: url.to_string(),
+                    readers: ReadPool::new(slots),
+                    announcements: Mutex::new(Some(announce)),
+                    open: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+                },
             }),
         })
     }
@@ -183,8 +188,10 @@ impl Store {
     /// process, it does nothing. A payload is one line (no `\n`): messages
     /// queued together travel in one notification.
     pub fn announce(&self, payload: String) {
-        if let Some(queue) = lock(&self.inner.announcements).as_ref() {
-            let _ = queue.send(payload);
+        if let Backend::Pg { announcements, .. } = &self.inner.backend {
+            if let Some(queue) = lock(announcements).as_ref() {
+                let _ = queue.send(payload);
+            }
         }
     }
 
@@ -192,8 +199,8 @@ impl Store {
     /// process on this store, its own included, from a thread of its own, until
     /// the store is shut down. Does nothing on SQLite.
     pub fn listen(&self, deliver: impl Fn(String) + Send + 'static) -> Result<(), StoreError> {
-        let Readers::Pg { url, .. } = &self.inner.readers else { return Ok(()) };
-        let (url, open) = (url.clone(), Arc::clone(&self.inner.open));
+        let Backend::Pg { url, open, .. } = &self.inner.backend else { return Ok(()) };
+        let (url, open) = (url.clone(), Arc::clone(open));
         std::thread::Builder::new()
             .name("signalbox-store-listener".to_string())
             .spawn(move || pg_store::run_listener(url, open, Box::new(deliver)))
@@ -203,7 +210,7 @@ impl Store {
 
     /// Whether this store is on PostgreSQL (shared by replicas) rather than the embedded SQLite.
     pub fn is_postgres(&self) -> bool {
-        matches!(self.inner.readers, Readers::Pg { .. })
+        matches!(self.inner.backend, Backend::Pg { .. })
     }
 
     /// Runs `op` on the writer, in a transaction shared with whatever other
@@ -242,9 +249,9 @@ impl Store {
     /// writes made through `f`'s `Tx` fail.
     pub fn read<R: Send>(&self, f: impl FnOnce(&Tx<'_>) -> Result<R, StoreError> + Send) -> Result<R, StoreError> {
         let health = &*self.inner.health;
-        match &self.inner.readers {
-            Readers::Sqlite(pool) => {
-                let lease = pool.take();
+        match &self.inner.backend {
+            Backend::Sqlite { readers, .. } => {
+                let lease = readers.take();
                 let conn = lease.conn()?;
                 // Read before the transaction begins: its snapshot holds at least this generation.
                 let generation = self.inner.cache.generation();
@@ -255,8 +262,8 @@ impl Store {
                 let _ = exec_cached(conn, if result.is_ok() { "COMMIT" } else { "ROLLBACK" });
                 result
             }
-            Readers::Pg { url, pool } => {
-                let mut lease = pool.take();
+            Backend::Pg { url, readers, .. } => {
+                let mut lease = readers.take();
                 let slot = lease.conn.as_mut().ok_or(StoreError::Closed)?;
                 let cache = &*self.inner.cache;
                 pg_store::off_runtime(move || slot.read(url, cache, health, f))
@@ -328,8 +335,10 @@ impl Inner {
     }
 
     fn shutdown(&self) {
-        self.open.store(false, Ordering::Release);
-        drop(lock(&self.announcements).take());
+        if let Backend::Pg { announcements, open, .. } = &self.backend {
+            open.store(false, Ordering::Release);
+            drop(lock(announcements).take());
+        }
         // Dropping the only sender lets the writer drain the queue and return.
         drop(lock(&self.queue).take());
         let Some(handle) = lock(&self.writer).take() else {

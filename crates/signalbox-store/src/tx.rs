@@ -109,7 +109,12 @@ impl<'a> Tx<'a> {
         params: &[&dyn Param],
         read: impl Fn(&DbRow<'_, '_>) -> Result<T, ColumnError>,
     ) -> Result<Vec<T>, StoreError> {
-        self.rows(op, sql, params, usize::MAX, read)
+        let mut rows = Vec::new();
+        self.each(op, sql, params, |row| {
+            rows.push(read(row)?);
+            Ok(true)
+        })?;
+        Ok(rows)
     }
 
     /// The first row `sql` returns, if any, read by `read`.
@@ -120,37 +125,43 @@ impl<'a> Tx<'a> {
         params: &[&dyn Param],
         read: impl Fn(&DbRow<'_, '_>) -> Result<T, ColumnError>,
     ) -> Result<Option<T>, StoreError> {
-        Ok(self.rows(op, sql, params, 1, read)?.into_iter().next())
+        let mut first = None;
+        self.each(op, sql, params, |row| {
+            first = Some(read(row)?);
+            Ok(false)
+        })?;
+        Ok(first)
     }
 
-    /// At most `most` of the rows `sql` returns (SQLite stops reading there).
-    fn rows<T>(
+    /// Hands each row `sql` returns to `take`, while it answers `true`.
+    fn each(
         &self,
         op: &'static str,
         sql: &str,
         params: &[&dyn Param],
-        most: usize,
-        read: impl Fn(&DbRow<'_, '_>) -> Result<T, ColumnError>,
-    ) -> Result<Vec<T>, StoreError> {
+        mut take: impl FnMut(&DbRow<'_, '_>) -> Result<bool, ColumnError>,
+    ) -> Result<(), StoreError> {
         let column = |e: ColumnError| StoreError::Query { op, message: e.0 };
         match self.conn {
             Conn::Sqlite(conn) => {
                 let failed = self.query_error(op);
                 let mut statement = conn.prepare_cached(sql).map_err(&failed)?;
-                let params: Vec<&dyn rusqlite::ToSql> = params.iter().map(|p| *p as &dyn rusqlite::ToSql).collect();
-                let mut rows = statement.query(params.as_slice()).map_err(&failed)?;
-                let mut out = Vec::new();
-                while out.len() < most {
-                    let Some(row) = rows.next().map_err(&failed)? else { break };
-                    out.push(read(&DbRow::Sqlite(row)).map_err(column)?);
+                let mut rows = statement.query(sqlite_params(params)).map_err(&failed)?;
+                while let Some(row) = rows.next().map_err(&failed)? {
+                    if !take(&DbRow::Sqlite(row)).map_err(column)? {
+                        break;
+                    }
                 }
-                Ok(out)
             }
             Conn::Pg(pg) => {
-                let rows = pg.query(sql, params).map_err(|e| pg_error(op, &e))?;
-                rows.iter().take(most).map(|row| read(&DbRow::Pg(row)).map_err(column)).collect()
+                for row in pg.query(sql, params).map_err(|e| pg_error(op, &e))? {
+                    if !take(&DbRow::Pg(&row)).map_err(column)? {
+                        break;
+                    }
+                }
             }
         }
+        Ok(())
     }
 
     /// The one row `sql` returns (an `INSERT … RETURNING`, a `COUNT`).
@@ -168,13 +179,11 @@ impl<'a> Tx<'a> {
     /// Runs a statement that returns no rows; how many rows it changed.
     pub(crate) fn exec(&self, op: &'static str, sql: &str, params: &[&dyn Param]) -> Result<u64, StoreError> {
         match self.conn {
-            Conn::Sqlite(conn) => {
-                let params: Vec<&dyn rusqlite::ToSql> = params.iter().map(|p| *p as &dyn rusqlite::ToSql).collect();
-                conn.prepare_cached(sql)
-                    .and_then(|mut statement| statement.execute(params.as_slice()))
-                    .map(|n| n as u64)
-                    .map_err(self.query_error(op))
-            }
+            Conn::Sqlite(conn) => conn
+                .prepare_cached(sql)
+                .and_then(|mut statement| statement.execute(sqlite_params(params)))
+                .map(|n| n as u64)
+                .map_err(self.query_error(op)),
             Conn::Pg(pg) => pg.execute(sql, params).map_err(|e| pg_error(op, &e)),
         }
     }
@@ -284,6 +293,11 @@ impl<'a> Tx<'a> {
         )
         .map(|_| ())
     }
+}
+
+/// The parameters as rusqlite binds them, without collecting them first.
+fn sqlite_params<'p>(params: &'p [&'p dyn Param]) -> impl rusqlite::Params + 'p {
+    rusqlite::params_from_iter(params.iter().map(|p| *p as &dyn rusqlite::ToSql))
 }
 
 /// Instants are stored as fixed-width RFC 3339 text in UTC with nanoseconds,
