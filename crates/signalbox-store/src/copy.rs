@@ -7,7 +7,7 @@
 //! written in one transaction, which commits only if the target held nothing
 //! before and every table ends with as many rows as the source had: a copy is
 //! whole or not at all. The store's own id (`meta.store_id`) is not copied:
-//! the target keeps its own.
+//! the target keeps its own (`Table::copied`).
 
 use std::path::PathBuf;
 
@@ -63,6 +63,8 @@ struct Table {
     name: &'static str,
     key: &'static str,
     columns: &'static [&'static str],
+    /// The rows copied, as an SQL condition: all but what belongs to one store.
+    copied: &'static str,
 }
 
 impl Table {
@@ -77,26 +79,39 @@ impl Table {
     fn column_list(&self) -> String {
         self.all_columns().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(", ")
     }
+
+    /// How many rows of this table the copy takes.
+    fn count_sql(&self) -> String {
+        format!("SELECT COUNT(*) FROM \"{}\" WHERE {}", self.name, self.copied)
+    }
 }
 
 /// Every table of the store, in the order they are copied.
 /// `copy_tests::the_copy_covers_every_column` holds this to the schema.
 const TABLES: &[Table] = &[
-    Table { name: "meta", key: "key", columns: &["value"] },
+    // Each store keeps its own id (`meta.store_id`).
+    Table { name: "meta", key: "key", columns: &["value"], copied: "key <> 'store_id'" },
     Table {
         name: "trains",
         key: "id",
         columns: &["state", "environment", "squad", "created_at", "updated_at", "train", "decision"],
+        copied: "TRUE",
     },
-    Table { name: "decisions", key: "decision_id", columns: &["train_id", "evaluated_at", "decision"] },
-    Table { name: "audit", key: "seq", columns: &["at", "actor", "action", "train_id", "detail"] },
+    Table { name: "decisions", key: "decision_id", columns: &["train_id", "evaluated_at", "decision"], copied: "TRUE" },
+    Table { name: "audit", key: "seq", columns: &["at", "actor", "action", "train_id", "detail"], copied: "TRUE" },
     Table {
         name: "stops",
         key: "seq",
         columns: &["scope", "message", "created_by", "created_at", "lifted_at", "lifted_by"],
+        copied: "TRUE",
     },
-    Table { name: "holds", key: "train_id", columns: &["by", "reason", "at"] },
-    Table { name: "stage_deployments", key: "train_id", columns: &["squad", "service", "version", "completed_at"] },
+    Table { name: "holds", key: "train_id", columns: &["by", "reason", "at"], copied: "TRUE" },
+    Table {
+        name: "stage_deployments",
+        key: "train_id",
+        columns: &["squad", "service", "version", "completed_at"],
+        copied: "TRUE",
+    },
     Table {
         name: "exceptions",
         key: "seq",
@@ -113,17 +128,16 @@ const TABLES: &[Table] = &[
             "deleted_at",
             "deleted_by",
         ],
+        copied: "TRUE",
     },
-    Table { name: "seen", key: "key", columns: &["until"] },
+    Table { name: "seen", key: "key", columns: &["until"], copied: "TRUE" },
     Table {
         name: "sessions",
         key: "id_sha256",
         columns: &["token_sha256", "name", "role", "created_at", "expires_at"],
+        copied: "TRUE",
     },
 ];
-
-/// The `meta` row that names a store; each store keeps its own.
-const STORE_ID_KEY: &str = "store_id";
 
 /// Rows read and written per round trip.
 const PAGE: i64 = 1000;
@@ -163,15 +177,15 @@ pub struct CopyReport {
 pub fn copy(from: &Location, to: &Location, progress: &mut dyn FnMut(Progress<'_>)) -> Result<CopyReport, StoreError> {
     let mut source = Source::open(from)?;
     let mut target = Target::open(to)?;
-    target.begin()?;
-    let result = copy_into(&mut source, &mut target, progress);
-    match result {
+    target.db.execute(target.db.begin_write()).map_err(|message| StoreError::Begin { message })?;
+    match copy_into(&mut source, &mut target, progress) {
         Ok(report) => {
-            target.commit()?;
+            target.db.execute("COMMIT").map_err(|message| StoreError::Commit { message })?;
             Ok(report)
         }
         Err(e) => {
-            target.rollback();
+            // Best effort: the error reported is the copy's; an unfinished transaction never commits.
+            let _ = target.db.execute("ROLLBACK");
             Err(e)
         }
     }
@@ -185,26 +199,21 @@ fn copy_into(
     target.refuse_unless_empty()?;
     let mut counts = Vec::new();
     for table in TABLES {
-        let total = source.count(table)?;
+        let total = source.0.count(table)?;
         let mut copied = 0u64;
         let mut after: Option<Key> = None;
         loop {
             let rows = source.page(table, after.as_ref())?;
             let Some(last) = rows.last() else { break };
             after = Some(last.key.clone());
-            let rows: Vec<Row> = rows
-                .into_iter()
-                .filter(|row| !(table.name == "meta" && matches!(&row.key, Key::Text(k) if k == STORE_ID_KEY)))
-                .collect();
             target.insert(table, &rows)?;
             copied += rows.len() as u64;
             progress(Progress { table: table.name, copied, total });
         }
-        let expected = if table.name == "meta" { source.count_meta_without_id()? } else { total };
-        let found = target.count(table)? - if table.name == "meta" { target.store_ids()? } else { 0 };
-        if found != expected || copied != expected {
+        let found = target.db.count(table)?;
+        if found != total || copied != total {
             return Err(StoreError::Copy(format!(
-                "`{}`: the source has {expected} rows but {copied} were copied and the target counts {found}; \
+                "`{}`: the source has {total} rows but {copied} were copied and the target counts {found}; \
                  nothing was stored",
                 table.name
             )));
@@ -219,15 +228,48 @@ fn copy_error(what: &str) -> impl Fn(String) -> StoreError + '_ {
     move |message| StoreError::Copy(format!("{what}: {message}"))
 }
 
-/// The store copied from, inside one read-only transaction.
-enum Source {
+/// A connection to either database, source or target.
+enum Db {
     Sqlite(rusqlite::Connection),
     Postgres(postgres::Client),
 }
 
+impl Db {
+    fn execute(&mut self, sql: &str) -> Result<(), String> {
+        match self {
+            Db::Sqlite(conn) => conn.execute_batch(sql).map_err(|e| e.to_string()),
+            Db::Postgres(client) => client.batch_execute(sql).map_err(|e| e.to_string()),
+        }
+    }
+
+    /// How a write transaction begins: SQLite takes its write lock at once.
+    fn begin_write(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "BEGIN IMMEDIATE",
+            Db::Postgres(_) => "BEGIN ISOLATION LEVEL SERIALIZABLE",
+        }
+    }
+
+    /// How many rows of `table` the copy takes.
+    fn count(&mut self, table: &Table) -> Result<u64, StoreError> {
+        let sql = table.count_sql();
+        let n: i64 = match self {
+            Db::Sqlite(conn) => conn.query_row(&sql, [], |row| row.get(0)).map_err(|e| e.to_string()),
+            Db::Postgres(client) => {
+                client.query_one(&sql, &[]).and_then(|row| row.try_get(0)).map_err(|e| e.to_string())
+            }
+        }
+        .map_err(copy_error(table.name))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
+
+/// The store copied from, inside one read-only transaction.
+struct Source(Db);
+
 impl Source {
     fn open(location: &Location) -> Result<Source, StoreError> {
-        match location {
+        let (mut db, version) = match location {
             Location::Sqlite(dir) => {
                 let path = dir.join(crate::store::DB_FILE);
                 if !path.exists() {
@@ -235,45 +277,36 @@ impl Source {
                 }
                 let conn = schema::open_reader(&path)?;
                 let version = schema::user_version(&conn)?;
-                check_version(&location.describe(), version)?;
-                conn.execute_batch("BEGIN")
-                    .map_err(|e| copy_error("cannot begin reading the source")(e.to_string()))?;
-                Ok(Source::Sqlite(conn))
+                (Db::Sqlite(conn), version)
             }
             Location::Postgres(url) => {
                 let mut client = pg::connect(url)?;
                 let version = pg::schema_version(&mut client).unwrap_or(0);
-                check_version(&location.describe(), version)?;
-                client
-                    .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                    .map_err(|e| copy_error("cannot begin reading the source")(e.to_string()))?;
-                Ok(Source::Postgres(client))
+                (Db::Postgres(client), version)
             }
-        }
-    }
-
-    fn count(&mut self, table: &Table) -> Result<u64, StoreError> {
-        let sql = format!("SELECT COUNT(*) FROM \"{}\"", table.name);
-        count_with(self, &sql).map_err(copy_error(table.name))
-    }
-
-    fn count_meta_without_id(&mut self) -> Result<u64, StoreError> {
-        let sql = format!("SELECT COUNT(*) FROM meta WHERE key <> '{STORE_ID_KEY}'");
-        count_with(self, &sql).map_err(copy_error("meta"))
+        };
+        check_version(&location.describe(), version)?;
+        let begin = match db {
+            Db::Sqlite(_) => "BEGIN",
+            Db::Postgres(_) => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        };
+        db.execute(begin).map_err(copy_error("cannot begin reading the source"))?;
+        Ok(Source(db))
     }
 
     /// The next page of rows after `after`, in key order.
     fn page(&mut self, table: &Table, after: Option<&Key>) -> Result<Vec<Row>, StoreError> {
-        let filter = if after.is_some() { format!("WHERE \"{}\" > $1", table.key) } else { String::new() };
+        let filter = if after.is_some() { format!(" AND \"{}\" > $1", table.key) } else { String::new() };
         let sql = format!(
-            "SELECT {} FROM \"{}\" {filter} ORDER BY \"{}\" LIMIT {PAGE}",
+            "SELECT {} FROM \"{}\" WHERE {}{filter} ORDER BY \"{}\" LIMIT {PAGE}",
             table.column_list(),
             table.name,
+            table.copied,
             table.key
         );
         let failed = copy_error(table.name);
-        match self {
-            Source::Sqlite(conn) => {
+        match &mut self.0 {
+            Db::Sqlite(conn) => {
                 let sql = sql.replace("$1", "?1");
                 let mut statement = conn.prepare_cached(&sql).map_err(|e| failed(e.to_string()))?;
                 let read = |row: &rusqlite::Row<'_>| -> rusqlite::Result<Row> {
@@ -288,7 +321,7 @@ impl Source {
                 };
                 rows.and_then(Iterator::collect).map_err(|e| failed(e.to_string()))
             }
-            Source::Postgres(client) => {
+            Db::Postgres(client) => {
                 let rows = match after {
                     None => client.query(&sql, &[]),
                     Some(Key::Int(k)) => client.query(&sql, &[k]),
@@ -310,16 +343,6 @@ impl Source {
     }
 }
 
-fn count_with(source: &mut Source, sql: &str) -> Result<u64, String> {
-    let n: i64 = match source {
-        Source::Sqlite(conn) => conn.query_row(sql, [], |row| row.get(0)).map_err(|e| e.to_string())?,
-        Source::Postgres(client) => {
-            client.query_one(sql, &[]).and_then(|row| row.try_get(0)).map_err(|e| e.to_string())?
-        }
-    };
-    Ok(u64::try_from(n).unwrap_or(0))
-}
-
 fn check_version(location: &str, version: i64) -> Result<(), StoreError> {
     if version == SCHEMA_VERSION {
         return Ok(());
@@ -334,14 +357,11 @@ fn check_version(location: &str, version: i64) -> Result<(), StoreError> {
     )))
 }
 
-/// The store copied into, migrated to this build's schema, inside one transaction.
-enum Target {
-    /// The data directory's lock is held for the whole copy.
-    Sqlite {
-        conn: rusqlite::Connection,
-        _lock: std::fs::File,
-    },
-    Postgres(postgres::Client),
+/// The store copied into, migrated to this build's schema.
+struct Target {
+    db: Db,
+    /// A SQLite target's data directory lock, held for the whole copy.
+    _lock: Option<std::fs::File>,
 }
 
 impl Target {
@@ -353,73 +373,21 @@ impl Target {
                 let lock = crate::store::lock_dir(dir)?;
                 let conn = schema::open_writer(&dir.join(crate::store::DB_FILE))?;
                 schema::check_identity(&conn, dir)?;
-                Ok(Target::Sqlite { conn, _lock: lock })
+                Ok(Target { db: Db::Sqlite(conn), _lock: Some(lock) })
             }
             Location::Postgres(url) => {
                 let mut client = pg::connect(url)?;
                 pg::migrate(&mut client)?;
-                Ok(Target::Postgres(client))
+                Ok(Target { db: Db::Postgres(client), _lock: None })
             }
         }
-    }
-
-    fn execute(&mut self, sql: &str) -> Result<(), String> {
-        match self {
-            Target::Sqlite { conn, .. } => conn.execute_batch(sql).map_err(|e| e.to_string()),
-            Target::Postgres(client) => client.batch_execute(sql).map_err(|e| e.to_string()),
-        }
-    }
-
-    fn begin(&mut self) -> Result<(), StoreError> {
-        let sql = match self {
-            Target::Sqlite { .. } => "BEGIN IMMEDIATE",
-            Target::Postgres(_) => "BEGIN ISOLATION LEVEL SERIALIZABLE",
-        };
-        self.execute(sql).map_err(|message| StoreError::Begin { message })
-    }
-
-    fn commit(&mut self) -> Result<(), StoreError> {
-        self.execute("COMMIT").map_err(|message| StoreError::Commit { message })
-    }
-
-    fn rollback(&mut self) {
-        // Best effort: the error reported is the copy's; an unfinished transaction never commits.
-        let _ = self.execute("ROLLBACK");
-    }
-
-    fn count(&mut self, table: &Table) -> Result<u64, StoreError> {
-        let sql = format!("SELECT COUNT(*) FROM \"{}\"", table.name);
-        let n: i64 = match self {
-            Target::Sqlite { conn, .. } => conn.query_row(&sql, [], |row| row.get(0)).map_err(|e| e.to_string()),
-            Target::Postgres(client) => {
-                client.query_one(&sql, &[]).and_then(|row| row.try_get(0)).map_err(|e| e.to_string())
-            }
-        }
-        .map_err(copy_error(table.name))?;
-        Ok(u64::try_from(n).unwrap_or(0))
-    }
-
-    /// Whether the target has its own `meta.store_id` (a SQLite store does): 1 or 0.
-    fn store_ids(&mut self) -> Result<u64, StoreError> {
-        let sql = format!("SELECT COUNT(*) FROM meta WHERE key = '{STORE_ID_KEY}'");
-        let n: i64 = match self {
-            Target::Sqlite { conn, .. } => conn.query_row(&sql, [], |row| row.get(0)).map_err(|e| e.to_string()),
-            Target::Postgres(client) => {
-                client.query_one(&sql, &[]).and_then(|row| row.try_get(0)).map_err(|e| e.to_string())
-            }
-        }
-        .map_err(copy_error("meta"))?;
-        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     /// Refuses a target that holds anything but its own id.
     fn refuse_unless_empty(&mut self) -> Result<(), StoreError> {
         let mut held = Vec::new();
         for table in TABLES {
-            let mut n = self.count(table)?;
-            if table.name == "meta" {
-                n = n.saturating_sub(self.store_ids()?);
-            }
+            let n = self.db.count(table)?;
             if n > 0 {
                 held.push(format!("{n} in `{}`", table.name));
             }
@@ -442,8 +410,8 @@ impl Target {
         let failed = copy_error(table.name);
         let width = table.columns.len() + 1;
         let insert = format!("INSERT INTO \"{}\" ({}) VALUES ", table.name, table.column_list());
-        match self {
-            Target::Sqlite { conn, .. } => {
+        match &mut self.db {
+            Db::Sqlite(conn) => {
                 let placeholders: Vec<String> = (1..=width).map(|i| format!("?{i}")).collect();
                 let sql = format!("{insert}({})", placeholders.join(", "));
                 let mut statement = conn.prepare_cached(&sql).map_err(|e| failed(e.to_string()))?;
@@ -452,13 +420,12 @@ impl Target {
                         Key::Int(k) => k,
                         Key::Text(k) => k,
                     };
-                    let params: Vec<&dyn rusqlite::ToSql> =
-                        std::iter::once(key).chain(row.values.iter().map(|v| v as &dyn rusqlite::ToSql)).collect();
-                    statement.execute(params.as_slice()).map_err(|e| failed(e.to_string()))?;
+                    let params = std::iter::once(key).chain(row.values.iter().map(|v| v as &dyn rusqlite::ToSql));
+                    statement.execute(rusqlite::params_from_iter(params)).map_err(|e| failed(e.to_string()))?;
                 }
                 Ok(())
             }
-            Target::Postgres(client) => {
+            Db::Postgres(client) => {
                 let tuples: Vec<String> = (0..rows.len())
                     .map(|r| {
                         let cells: Vec<String> = (1..=width).map(|c| format!("${}", r * width + c)).collect();
@@ -482,7 +449,7 @@ impl Target {
     /// After the rows: PostgreSQL's identity sequences continue past the copied
     /// numbers (SQLite's AUTOINCREMENT does so by itself).
     fn after_rows(&mut self) -> Result<(), StoreError> {
-        let Target::Postgres(client) = self else { return Ok(()) };
+        let Db::Postgres(client) = &mut self.db else { return Ok(()) };
         for table in TABLES.iter().filter(|t| t.int_key()) {
             let sql = format!(
                 "SELECT setval(pg_get_serial_sequence('{0}', 'seq'), COALESCE((SELECT MAX(seq) FROM \"{0}\"), 0) + 1, false)",
